@@ -1,0 +1,116 @@
+"""Settings from the environment, validated at start-up.
+
+Two shapes: *embedded* (nothing set: SQLite, a local data folder and kombu's
+``memory://``) and *production* (``AMQP_URL``, ``DATABASE_URL``, S3 settings). A
+production setting that is half given fails at start-up naming what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.errors import ConfigError
+
+SERVICES = ("intake", "consent", "redaction", "approval", "publishing", "audit")
+EMBEDDED_SECRET_FILE = "secret.key"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a service process needs; built once by the entrypoint."""
+
+    service: str
+    data_dir: Path
+    amqp_url: str
+    database_url: str
+    secret_key: str
+    s3_endpoint: str | None = None
+    s3_region: str = "eu-west-2"
+    s3_buckets: Mapping[str, str] = field(default_factory=dict)
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_sse: str | None = "AES256"
+    prefetch: int = 4
+    log_level: str = "INFO"
+    embedded: bool = True
+    max_upload_bytes: int = 40 * 1024 * 1024
+    publish_root: Path | None = None
+    secure_cookies: bool = False
+
+    @property
+    def uses_s3(self) -> bool:
+        return self.s3_endpoint is not None or bool(self.s3_buckets)
+
+    @classmethod
+    def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate settings; raise ConfigError naming every missing variable."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("SAFEPOST_DATA_DIR", "./var")).resolve()
+        production = any(k in env for k in ("AMQP_URL", "DATABASE_URL", "S3_ENDPOINT"))
+        if production:
+            return cls._production(service, env, data_dir)
+        return cls(
+            service=service,
+            data_dir=data_dir,
+            amqp_url="memory://",
+            database_url=f"sqlite:///{data_dir / 'db' / f'{service}.sqlite3'}",
+            secret_key=env.get("SAFEPOST_SECRET_KEY") or _embedded_secret(data_dir),
+            log_level=env.get("LOG_LEVEL", "INFO"),
+            embedded=True,
+            max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", 40 * 1024 * 1024)),
+            publish_root=Path(env.get("PUBLISH_ROOT", str(data_dir / "published"))),
+        )
+
+    @classmethod
+    def _production(cls, service: str, env: Mapping[str, str], data_dir: Path) -> Settings:
+        db_var = f"{service.upper()}_DATABASE_URL"
+        required = ["AMQP_URL", "SAFEPOST_SECRET_KEY", "S3_ENDPOINT"]
+        missing = [k for k in required if not env.get(k)]
+        if not (env.get(db_var) or env.get("DATABASE_URL")):
+            missing.append(f"{db_var} or DATABASE_URL")
+        if missing:
+            raise ConfigError("missing settings: " + ", ".join(missing))
+        prefix = env.get("S3_BUCKET_PREFIX", "safepost")
+        buckets = {a: env.get(f"S3_BUCKET_{a.upper()}", f"{prefix}-{a}") for a in AREAS}
+        return cls(
+            service=service,
+            data_dir=data_dir,
+            amqp_url=env["AMQP_URL"],
+            database_url=env.get(db_var) or env["DATABASE_URL"],
+            secret_key=env["SAFEPOST_SECRET_KEY"],
+            s3_endpoint=env["S3_ENDPOINT"],
+            s3_region=env.get("S3_REGION", "eu-west-2"),
+            s3_buckets=buckets,
+            s3_access_key=env.get("S3_ACCESS_KEY"),
+            s3_secret_key=env.get("S3_SECRET_KEY"),
+            s3_sse=env.get("S3_SSE", "AES256") or None,
+            prefetch=int(env.get("PREFETCH", "4")),
+            log_level=env.get("LOG_LEVEL", "INFO"),
+            embedded=False,
+            max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", 40 * 1024 * 1024)),
+            publish_root=Path(env["PUBLISH_ROOT"]) if env.get("PUBLISH_ROOT") else None,
+            secure_cookies=env.get("SECURE_COOKIES", "1") != "0",
+        )
+
+
+AREAS = ("originals", "redacted", "previews")
+
+
+def _embedded_secret(data_dir: Path) -> str:
+    """A per-installation random key kept in the data folder (never a default)."""
+    import secrets
+
+    path = data_dir / EMBEDDED_SECRET_FILE
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    os.replace(tmp, path)
+    return path.read_text().strip()

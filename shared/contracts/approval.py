@@ -1,0 +1,54 @@
+"""Messages handled or produced by the approval service."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from shared.contracts.base import Command, Event, Model
+
+
+class RecordDecision(Command):
+    """An approver's approve/reject for a post; handled only by approval's worker."""
+
+    TYPE: ClassVar[str] = "approval.record_decision"
+    VERSION: ClassVar[int] = 1
+
+    post_id: str
+    approver_id: str
+    approve: bool
+    reason: str = ""
+
+
+class ApprovedImage(Model):
+    photo_id: str
+    redacted_key: str
+    sha256: str
+
+
+class PostApproved(Event):
+    """A person confirmed the post; only its redacted images may be published."""
+
+    TYPE: ClassVar[str] = "post.approved"
+    VERSION: ClassVar[int] = 1
+
+    post_id: str
+    school_id: str
+    author_id: str
+    approved_by: str
+    caption: str = ""
+    accounts: list[str] = Field(min_length=1)
+    images: list[ApprovedImage] = Field(min_length=1)
+
+
+class PostRejected(Event):
+    """The post will not be published: an approver said no, or a photo was refused."""
+
+    TYPE: ClassVar[str] = "post.rejected"
+    VERSION: ClassVar[int] = 1
+
+    post_id: str
+    school_id: str
+    reason: str
+    rejected_by: str | None = None  # None when the system refused it

@@ -1,0 +1,28 @@
+"""Messages produced by the consent service."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from shared.contracts.base import Event, Model
+
+
+class FaceDecision(Model):
+    index: int
+    show: bool
+    pupil_id: str | None = None
+    # shown: "consented"; masked: unknown, ambiguous, no_consent, expired, withdrawn
+    reason: str
+    consent_versions: list[str] = []
+
+
+class FacesDecided(Event):
+    """Consent's per-face decision for a photo. Default deny: only ``show`` faces show."""
+
+    TYPE: ClassVar[str] = "faces.decided"
+    VERSION: ClassVar[int] = 1
+
+    photo_id: str
+    post_id: str
+    school_id: str
+    decisions: list[FaceDecision] = []

@@ -1,0 +1,186 @@
+"""Blob storage: the ``BlobStore`` port, a filesystem and an S3 implementation.
+
+Three areas are kept apart, each its own store (own folder, own bucket): ``originals``
+(only intake writes and only redaction reads), ``redacted`` (what may be published) and
+``previews`` (annotated images for approvers only). Keys are deterministic, e.g.
+``originals/<post_id>/<sha256>.jpg``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from shared.errors import NotFoundError
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,511}$")
+
+
+class BlobNotFoundError(NotFoundError):
+    code = "blob_not_found"
+
+
+class InvalidKeyError(ValueError):
+    """A key that could escape its area (``..``, absolute, odd characters)."""
+
+
+def check_key(key: str) -> str:
+    if not _KEY.match(key) or ".." in key.split("/") or "//" in key:
+        raise InvalidKeyError(f"invalid storage key {key!r}")
+    return key
+
+
+class BlobStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        """Store ``data`` under ``key`` durably (replacing any previous value whole)."""
+
+    def get(self, key: str) -> bytes:
+        """The bytes under ``key``; BlobNotFoundError if there are none."""
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` holds a value."""
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; no error if it is already gone."""
+
+    def presigned_get(self, key: str, expires: int = 300) -> str | None:
+        """A short-lived URL to fetch ``key`` directly, or None if the store has none."""
+
+
+class FilesystemBlobStore:
+    """A folder per area. Writes are atomic: a temp file in the same folder, fsync, rename."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"no blob {key}") from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def presigned_get(self, key: str, expires: int = 300) -> str | None:
+        return None
+
+
+class S3BlobStore:
+    """One bucket per area; server-side encryption requested on every put."""
+
+    def __init__(self, client: Any, bucket: str, *, sse: str | None = "AES256"):
+        self.client = client
+        self.bucket = bucket
+        self.sse = sse
+
+    def ensure_bucket(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            region = self.client.meta.region_name
+            kwargs: dict[str, Any] = {"Bucket": self.bucket}
+            if region and region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            self.client.create_bucket(**kwargs)
+            self.client.put_public_access_block(
+                Bucket=self.bucket,
+                PublicAccessBlockConfiguration={
+                    "BlockPublicAcls": True, "IgnorePublicAcls": True,
+                    "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+                },
+            )
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket, "Key": check_key(key), "Body": data,
+            "ContentType": content_type,
+        }
+        if self.sse:
+            kwargs["ServerSideEncryption"] = self.sse
+        self.client.put_object(**kwargs)
+
+    def get(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=check_key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise BlobNotFoundError(f"no blob {key}") from None
+            raise
+        body: bytes = response["Body"].read()
+        return body
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=check_key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise
+        return True
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=check_key(key))
+
+    def presigned_get(self, key: str, expires: int = 300) -> str | None:
+        url: str = self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": check_key(key)},
+            ExpiresIn=expires,
+        )
+        return url
+
+
+def s3_client(endpoint: str | None, region: str, access_key: str | None,
+              secret_key: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name=region,
+        aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+        config=Config(retries={"max_attempts": 5, "mode": "standard"},
+                      s3={"addressing_style": "path"}, signature_version="s3v4"),
+    )
+
+
+def open_store(settings: Any, area: str) -> BlobStore:
+    """The store for one area (originals, redacted, previews) from settings."""
+    if settings.uses_s3:
+        client = s3_client(settings.s3_endpoint, settings.s3_region,
+                           settings.s3_access_key, settings.s3_secret_key)
+        store = S3BlobStore(client, settings.s3_buckets[area], sse=settings.s3_sse)
+        store.ensure_bucket()
+        return store
+    return FilesystemBlobStore(Path(settings.data_dir) / "blobs" / area)
