@@ -1,0 +1,234 @@
+"""The ``safepost`` command line.
+
+Commands use the embedded store in ``$SAFEPOST_DATA_DIR`` (default ``./var``) unless
+production settings (``AMQP_URL``, ``DATABASE_URL``/``<SERVICE>_DATABASE_URL``,
+``S3_ENDPOINT``) are given in the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from shared import logs
+from shared.config import SERVICES, Settings
+from shared.errors import ConfigError, DomainError
+
+
+def _ports(service: str) -> Any:
+    from safepost.embedded import service_module
+
+    return service_module(service, "bootstrap").real_ports(Settings.from_env(service))
+
+
+def _users() -> Any:
+    from safepost.identity.store import UserStore
+
+    return UserStore.open(Settings.from_env("identity").database_url)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from safepost import demo, embedded
+
+    logs.configure("safepost", args.log_level)
+    system = embedded.build()
+    publish_root = system.settings["publishing"].publish_root or system.data_dir / "published"
+    created = [] if args.no_seed else demo.seed(system.ports, publish_root)
+    url = f"http://{args.host}:{args.port}"
+    print(f"\nSafepost (embedded) at {url}  data: {system.data_dir}", flush=True)
+    if created:
+        path = demo.write_credentials(system.data_dir, created)
+        print("Demo accounts (passwords are shown once; also saved to "
+              f"{path}):\n{demo.format_credentials(created)}", flush=True)
+    elif not args.no_seed:
+        print(f"Demo accounts exist already: see {system.data_dir / 'demo-credentials.txt'}",
+              flush=True)
+    print(f"Published posts appear under {publish_root}\n", flush=True)
+    embedded.serve(system, args.host, args.port)
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from safepost import demo
+    from safepost.identity.store import UserStore
+
+    settings = Settings.from_env("publishing")
+    ports = {"consent": _ports("consent"), "publishing": _ports("publishing")}
+
+    class _Identity:
+        users: UserStore = _users()
+
+    ports["identity"] = _Identity()
+    root = settings.publish_root or settings.data_dir / "published"
+    created = demo.seed(ports, root)
+    if created:
+        path = demo.write_credentials(settings.data_dir, created)
+        print(f"Demo accounts (also saved to {path}):\n{demo.format_credentials(created)}")
+    else:
+        print("The demo trust is already seeded.")
+    return 0
+
+
+def cmd_redact(args: argparse.Namespace) -> int:
+    from services.redaction.cli import redact_file
+
+    report = redact_file(Path(args.input), Path(args.output),
+                         Path(args.report) if args.report else None)
+    faces = report.get("faces", [])
+    masked = sum(1 for f in faces if f.get("masked"))
+    print(f"{args.output}: {len(faces)} face(s) found, {masked} masked")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from services.audit import admin
+
+    result = admin.verify_chain(_ports("audit"))
+    print(json.dumps(result if isinstance(result, dict) else _as_dict(result), default=str))
+    ok = result["ok"] if isinstance(result, dict) else bool(result.ok)
+    return 0 if ok else 1
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(value) if is_dataclass(value) else dict(vars(value))
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from safepost.identity.store import RoleGrant
+
+    grants = [RoleGrant.parse(r) for r in args.role]
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"Password for {args.username}: ")
+        if password != getpass.getpass("Again: "):
+            print("passwords differ", file=sys.stderr)
+            return 2
+    _users().add(args.username, args.name or args.username, password, grants)
+    print(f"added {args.username} with {', '.join(args.role) or 'no roles'}")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    for user in _users().list():
+        state = "" if user["active"] else " (inactive)"
+        print(f"{user['username']}{state}\t{user['display_name']}\t{', '.join(user['roles'])}")
+    return 0
+
+
+def cmd_users_grant(args: argparse.Namespace) -> int:
+    from safepost.identity.store import RoleGrant
+
+    _users().grant(args.username, RoleGrant.parse(args.role))
+    print(f"granted {args.role} to {args.username}")
+    return 0
+
+
+def cmd_schools_add(args: argparse.Namespace) -> int:
+    from services.consent import admin
+
+    created = admin.add_school(_ports("consent"), args.slug, args.name)
+    print(f"{'added' if created else 'already present:'} {args.slug}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    for service in args.services or [*SERVICES, "identity"]:
+        if service == "identity":
+            _users()
+        else:
+            _ports(service)
+        print(f"migrated {service}")
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from shared import bus
+
+    url = Settings.from_env(args.service).amqp_url
+    if args.action == "replay":
+        print(f"replayed {bus.replay_dlq(url, args.service)} message(s) to {args.service}")
+        return 0
+    for item in bus.dlq_messages(url, args.service):
+        headers = item["headers"]
+        print(f"{item['message_id']}\t{headers.get('x-safepost-error', '?')}\t"
+              f"{headers.get('x-safepost-detail', '')}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="safepost", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run every service in one process (embedded)")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--no-seed", action="store_true", help="do not seed the demo trust")
+    run.add_argument("--log-level", default="INFO")
+    run.set_defaults(func=cmd_run)
+
+    redact = sub.add_parser("redact", help="redact one photo file exactly as the service does")
+    redact.add_argument("input")
+    redact.add_argument("output")
+    redact.add_argument("--report", help="write the face report (JSON) here")
+    redact.set_defaults(func=cmd_redact)
+
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="action", required=True)
+    audit.add_parser("verify", help="check the hash chain").set_defaults(func=cmd_audit_verify)
+
+    users = sub.add_parser("users", help="staff accounts").add_subparsers(
+        dest="action", required=True)
+    add = users.add_parser("add", help="add a staff account")
+    add.add_argument("username")
+    add.add_argument("--name", help="display name")
+    add.add_argument("--role", action="append", default=[],
+                     help="ROLE@SCHOOL, repeatable; ROLE one of teacher, approver, "
+                          "it_auditor, admin; SCHOOL a slug or * (trust-wide)")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input")
+    add.set_defaults(func=cmd_users_add)
+    users.add_parser("list", help="list staff accounts").set_defaults(func=cmd_users_list)
+    grant = users.add_parser("grant", help="grant a role")
+    grant.add_argument("username")
+    grant.add_argument("role", help="ROLE@SCHOOL")
+    grant.set_defaults(func=cmd_users_grant)
+
+    schools = sub.add_parser("schools", help="schools").add_subparsers(
+        dest="action", required=True)
+    sadd = schools.add_parser("add", help="add a school")
+    sadd.add_argument("slug")
+    sadd.add_argument("--name", required=True)
+    sadd.set_defaults(func=cmd_schools_add)
+
+    sub.add_parser("seed-demo", help="seed the demo trust (idempotent)").set_defaults(
+        func=cmd_seed_demo)
+
+    mig = sub.add_parser("migrate", help="bring every database schema up to date")
+    mig.add_argument("services", nargs="*")
+    mig.set_defaults(func=cmd_migrate)
+
+    dlq = sub.add_parser("dlq", help="inspect or replay a service's dead-letter queue")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("service", choices=list(SERVICES))
+    dlq.set_defaults(func=cmd_dlq)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (DomainError, ConfigError, FileNotFoundError) as exc:
+        print(f"safepost: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""The demo trust: two schools, one account per role per school, folder targets."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from safepost.identity.store import RoleGrant, UserStore
+
+SCHOOLS = {
+    "oakfield": "Oakfield Primary School",
+    "riverside": "Riverside Academy",
+}
+ROLES = ("teacher", "approver", "it_auditor", "admin")
+FOLDER_ACCOUNT = "newsroom"  # one folder publishing target per school
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    password: str
+    roles: tuple[str, ...]
+
+
+def demo_users() -> list[tuple[str, str, list[RoleGrant]]]:
+    people: list[tuple[str, str, list[RoleGrant]]] = []
+    for school, name in SCHOOLS.items():
+        for role in ROLES:
+            username = f"{role.replace('_', '-')}.{school}"
+            display = f"{role.replace('_', ' ').title()}, {name}"
+            people.append((username, display, [RoleGrant(school, role)]))
+    people.append(("coo", "Chief Operating Officer (trust)", [RoleGrant("*", "approver")]))
+    people.append(("trust-admin", "Trust administrator", [RoleGrant("*", "admin")]))
+    return people
+
+
+def seed(system_ports: dict[str, Any], publish_root: Path) -> list[DemoUser]:
+    """Create what is missing (idempotent); return the accounts created with passwords."""
+    from services.consent import admin as consent_admin
+    from services.publishing import admin as publishing_admin
+
+    for slug, name in SCHOOLS.items():
+        consent_admin.add_school(system_ports["consent"], slug, name)
+        publishing_admin.add_account(
+            system_ports["publishing"], slug, FOLDER_ACCOUNT, "folder",
+            f"{name} newsroom folder", {"path": str(publish_root / slug / FOLDER_ACCOUNT)},
+        )
+    users: UserStore = system_ports["identity"].users
+    created: list[DemoUser] = []
+    for username, display, grants in demo_users():
+        if users.exists(username):
+            continue
+        password = secrets.token_urlsafe(12)
+        users.add(username, display, password, grants)
+        created.append(DemoUser(username, password, tuple(f"{g.role}@{g.school}"
+                                                          for g in grants)))
+    return created
+
+
+def write_credentials(data_dir: Path, created: list[DemoUser]) -> Path:
+    """Append new demo passwords to a file only the owner can read."""
+    path = data_dir / "demo-credentials.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as fh:
+        for user in created:
+            fh.write(f"{user.username}\t{user.password}\t{','.join(user.roles)}\n")
+    return path
+
+
+def format_credentials(created: list[DemoUser]) -> str:
+    width = max((len(u.username) for u in created), default=8)
+    lines = [f"  {u.username:<{width}}  {u.password}  ({', '.join(u.roles)})" for u in created]
+    return "\n".join(lines)

@@ -1,0 +1,134 @@
+"""The embedded system: every service in one process.
+
+Each service's Flask app is mounted under its own prefix (werkzeug's
+DispatcherMiddleware) beside the portal at ``/``; each service's worker runs as a thread
+on kombu's ``memory://`` transport; SQLite and a local folder hold the data
+(``SAFEPOST_DATA_DIR``, default ``./var``). What the memory transport cannot do is listed
+in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+from safepost import portal
+from shared import bus
+from shared.config import SERVICES, Settings
+
+logger = logging.getLogger(__name__)
+
+
+def service_module(service: str, name: str) -> ModuleType:
+    return importlib.import_module(f"services.{service}.{name}")
+
+
+@dataclass
+class System:
+    """A running (or ready to run) embedded system."""
+
+    data_dir: Path
+    settings: dict[str, Settings]
+    ports: dict[str, Any]
+    apps: dict[str, Any]
+    wsgi: Any
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    workers: dict[str, bus.Worker] = field(default_factory=dict)
+
+    def start_workers(self, timeout: float = 30.0) -> None:
+        """One worker thread per service (plus its background tasks); wait until ready."""
+        for service in SERVICES:
+            worker = make_worker(service, self.settings[service], self.ports[service])
+            self.workers[service] = worker
+            thread = threading.Thread(target=_run, args=(worker, self.stop),
+                                      name=f"worker-{service}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+            for task in background_tasks(service, self.ports[service]):
+                t = threading.Thread(target=task, args=(self.stop,),
+                                     name=f"task-{service}", daemon=True)
+                t.start()
+                self.threads.append(t)
+        for service, worker in self.workers.items():
+            if not worker.ready.wait(timeout):
+                raise RuntimeError(f"the {service} worker did not start")
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        for worker in self.workers.values():
+            worker.should_stop = True
+        for thread in self.threads:
+            thread.join(timeout=10)
+
+
+def make_worker(service: str, settings: Settings, ports: Any) -> bus.Worker:
+    """The service's worker as its own worker module builds it (same code as production)."""
+    module = service_module(service, "worker")
+    builder: Callable[[Settings, Any], bus.Worker] | None = getattr(module, "build_worker", None)
+    if builder is not None:
+        return builder(settings, ports)
+    bootstrap = service_module(service, "bootstrap")
+    return bus.Worker(settings.amqp_url, service, bootstrap.handler_map(ports),
+                      prefetch=settings.prefetch)
+
+
+def background_tasks(service: str, ports: Any) -> list[Callable[[threading.Event], None]]:
+    module = service_module(service, "worker")
+    tasks: Callable[[Any], list[Callable[[threading.Event], None]]] | None = getattr(
+        module, "background_tasks", None)
+    return tasks(ports) if tasks is not None else []
+
+
+def _run(worker: bus.Worker, stop: threading.Event) -> None:
+    def watch() -> None:
+        stop.wait()
+        worker.should_stop = True
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        worker.run()
+    except Exception:  # noqa: BLE001 - a dead worker thread must be loud, not silent
+        logger.exception("worker %s stopped with an error", worker.service)
+
+
+def build(data_dir: Path | str | None = None, env: Mapping[str, str] | None = None) -> System:
+    """Settings, ports (databases migrated) and apps for every service, embedded."""
+    env = dict(os.environ if env is None else env)
+    for key in ("AMQP_URL", "DATABASE_URL", "S3_ENDPOINT"):
+        env.pop(key, None)  # the embedded system never talks to production services
+    if data_dir is not None:
+        env["SAFEPOST_DATA_DIR"] = str(data_dir)
+    settings = {svc: Settings.from_env(svc, env) for svc in (*SERVICES, "identity")}
+    root = settings["identity"].data_dir
+    ports: dict[str, Any] = {}
+    apps: dict[str, Any] = {}
+    for service in SERVICES:
+        bootstrap = service_module(service, "bootstrap")
+        ports[service] = bootstrap.real_ports(settings[service])
+        apps[service] = service_module(service, "app").create_app(ports[service],
+                                                                  settings[service])
+    ports["identity"] = portal.real_ports(settings["identity"])
+    apps["identity"] = portal.create_app(ports["identity"], settings["identity"])
+    wsgi = DispatcherMiddleware(apps["identity"], {f"/{s}": apps[s] for s in SERVICES})
+    return System(data_dir=root, settings=settings, ports=ports, apps=apps, wsgi=wsgi)
+
+
+def serve(system: System, host: str = "127.0.0.1", port: int = 8000) -> None:
+    from werkzeug.serving import run_simple
+
+    system.start_workers()
+    try:
+        run_simple(host, port, system.wsgi, threaded=True, use_reloader=False,
+                   use_debugger=False)
+    finally:
+        system.shutdown()

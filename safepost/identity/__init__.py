@@ -1,0 +1,1 @@
+"""Staff accounts and roles per school: the identity-provider stand-in (OIDC later)."""

@@ -1,0 +1,52 @@
+"""The newcomer's journey on the embedded system (`make run`): one process, memory://."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from safepost import demo, embedded
+from tests.e2e.journey import assert_journey, run_journey
+
+
+@pytest.fixture()
+def running(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], embedded.System]]:
+    system = embedded.build(tmp_path / "var")
+    created = demo.seed(system.ports, system.data_dir / "published")
+    system.start_workers()
+    server = make_server("127.0.0.1", 0, system.wsgi, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", {u.username: u.password
+                                                          for u in created}, system
+    finally:
+        server.shutdown()
+        system.shutdown()
+
+
+def test_a_photo_goes_from_upload_to_published_with_every_face_masked_and_a_full_trail(
+    running: tuple[str, dict[str, str], Any], faces_dir: Path
+) -> None:
+    base, passwords, system = running
+    urls = {"portal": base, **{s: f"{base}/{s}" for s in embedded.SERVICES}}
+
+    result = run_journey(urls, passwords, faces_dir, system.data_dir / "published")
+
+    assert_journey(result)
+    print(f"\nembedded journey: {result['seconds']:.2f} s from upload to published")
+
+
+def test_the_demo_seed_is_idempotent_and_prints_each_password_once(tmp_path: Path) -> None:
+    system = embedded.build(tmp_path / "var")
+
+    first = demo.seed(system.ports, tmp_path / "published")
+    second = demo.seed(system.ports, tmp_path / "published")
+
+    assert {u.username for u in first} >= {"teacher.oakfield", "approver.riverside", "coo"}
+    assert second == []

@@ -1,0 +1,179 @@
+"""The production shape: every service its own OS processes (an API under gunicorn with its
+path prefix, and a worker) over RabbitMQ, PostgreSQL (a database per service) and S3 (a
+moto server on loopback)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from shared.config import SERVICES
+from tests.conftest import REPO, free_port
+from tests.e2e.journey import assert_journey, run_journey, wait_for
+
+BIN = Path(sys.executable).parent
+
+
+def _create_databases(admin_url: str, names: list[str]) -> dict[str, str]:
+    import sqlalchemy as sa
+
+    from shared.db import make_engine
+
+    engine = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    urls = {}
+    with engine.connect() as conn:
+        for name in names:
+            db = f"safepost_e2e_{name}_{uuid.uuid4().hex[:8]}"
+            conn.execute(sa.text(f'CREATE DATABASE "{db}"'))
+            urls[name] = admin_url.rsplit("/", 1)[0] + f"/{db}"
+    engine.dispose()
+    return urls
+
+
+def _drop_databases(admin_url: str, urls: dict[str, str]) -> None:
+    import sqlalchemy as sa
+
+    from shared.db import make_engine
+
+    engine = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for url in urls.values():
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" '
+                                 "WITH (FORCE)"))
+    engine.dispose()
+
+
+class Stack:
+    def __init__(self, tmp: Path, env: dict[str, str]):
+        self.tmp = tmp
+        self.env = env
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.urls: dict[str, str] = {}
+
+    def spawn(self, name: str, args: list[str], extra: dict[str, str] | None = None) -> None:
+        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(args, cwd=REPO, env={**self.env, **(extra or {})},
+                                stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append((name, proc))
+
+    def api(self, service: str, factory: str, prefix: str) -> None:
+        port = free_port()
+        self.spawn(f"{service}-api", [
+            str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1",
+            "--threads", "4", "--timeout", "120", factory,
+        ], {"SCRIPT_NAME": prefix} if prefix else None)
+        self.urls[service] = f"http://127.0.0.1:{port}{prefix}"
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited ({proc.returncode}):\n{self.tail(name)}")
+
+    def tail(self, name: str, lines: int = 40) -> str:
+        path = self.tmp / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) \
+            if path.exists() else ""
+
+    def stop(self) -> None:
+        for _, proc in self.procs:
+            proc.terminate()
+        for _, proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _queue_consumers(amqp_url: str, queue: str) -> int:
+    import pika
+
+    params = pika.URLParameters(amqp_url)
+    with pika.BlockingConnection(params) as conn:
+        try:
+            ok = conn.channel().queue_declare(queue=queue, passive=True)
+        except pika.exceptions.ChannelClosedByBroker:
+            return 0
+        return int(ok.method.consumer_count)
+
+
+@pytest.fixture()
+def stack(tmp_path: Path, amqp_vhost: str, postgres_admin_url: str,
+          s3_endpoint: str) -> Iterator[tuple[Stack, dict[str, str]]]:
+    dbs = _create_databases(postgres_admin_url, [*SERVICES, "identity"])
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    env.update({f"{name.upper()}_DATABASE_URL": url for name, url in dbs.items()})
+    env.update({
+        "AMQP_URL": amqp_vhost,
+        "S3_ENDPOINT": s3_endpoint,
+        "S3_ACCESS_KEY": "testing",
+        "S3_SECRET_KEY": "testing",
+        "S3_BUCKET_PREFIX": f"e2e-{uuid.uuid4().hex[:8]}",
+        "SAFEPOST_SECRET_KEY": uuid.uuid4().hex + uuid.uuid4().hex,
+        "SAFEPOST_DATA_DIR": str(tmp_path / "var"),
+        "PUBLISH_ROOT": str(tmp_path / "published"),
+        "SECURE_COOKIES": "0",
+        "PYTHONPATH": str(REPO),
+        "LOG_LEVEL": "INFO",
+    })
+    s = Stack(tmp_path, env)
+    try:
+        subprocess.run([str(BIN / "safepost"), "migrate"], cwd=REPO, env=env, check=True,
+                       capture_output=True, timeout=300)
+        subprocess.run([str(BIN / "safepost"), "seed-demo"], cwd=REPO, env=env, check=True,
+                       capture_output=True, timeout=120)
+        creds = (tmp_path / "var" / "demo-credentials.txt").read_text().splitlines()
+        passwords = {line.split("\t")[0]: line.split("\t")[1] for line in creds}
+        for service in SERVICES:
+            s.spawn(f"{service}-worker", [sys.executable, "-m", f"services.{service}.worker"])
+            s.api(service, f"services.{service}.app:create_app()", f"/{service}")
+        s.api("portal", "safepost.portal:create_app()", "")
+
+        def healthy() -> bool:
+            s.check_alive()
+            for url in s.urls.values():
+                try:
+                    if requests.get(f"{url}/readyz", timeout=2).status_code != 200:
+                        return False
+                except requests.ConnectionError:
+                    return False
+            return all(_queue_consumers(amqp_vhost, q) >= 1 for q in
+                       ("redaction", "consent", "approval", "publishing", "audit"))
+
+        wait_for(healthy, "every API to be ready and every worker consuming", timeout=180)
+        yield s, passwords
+    except BaseException:
+        for name, _ in s.procs:
+            print(f"--- {name} ---\n{s.tail(name)}")
+        raise
+    finally:
+        s.stop()
+        _drop_databases(postgres_admin_url, dbs)
+
+
+def test_every_service_in_its_own_process_takes_a_photo_to_published_over_rabbitmq(
+    stack: tuple[Stack, dict[str, str]], faces_dir: Path, tmp_path: Path
+) -> None:
+    s, passwords = stack
+    started = time.monotonic()
+
+    try:
+        result = run_journey(s.urls, passwords, faces_dir, tmp_path / "published")
+    except BaseException:
+        for name, _ in s.procs:
+            print(f"--- {name} ---\n{s.tail(name)}")
+        raise
+
+    assert_journey(result)
+    verify = subprocess.run([str(BIN / "safepost"), "audit", "verify"], cwd=REPO, env=s.env,
+                            capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    print(f"\nprocesses journey: {result['seconds']:.2f} s from upload to published "
+          f"({time.monotonic() - started:.1f} s with sign-ins)")
