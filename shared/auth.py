@@ -1,9 +1,10 @@
 """Authentication and authorisation for every service.
 
-Services verify a signed identity token: in an HttpOnly, SameSite cookie for pages (with a
-CSRF token on every unsafe request) or as ``Authorization: Bearer`` for the API. The
-portal's login issues the token (see ``safepost/identity``); an OIDC provider can replace
-it by issuing the same ``Identity`` from its ID token, nothing in the services changes.
+Services verify a signed identity token: in an HttpOnly, SameSite cookie for pages
+(with a CSRF token on every unsafe request) or as ``Authorization: Bearer`` for the
+API. The portal's login issues the token (see ``safepost/identity``); an OIDC provider
+can replace it by issuing the same ``Identity`` from its ID token, nothing in the
+services changes.
 
 Roles are per school: ``teacher``, ``approver``, ``it_auditor``, ``admin``; the school
 ``*`` means trust-wide (e.g. a COO approving for every school). No role implies another.
@@ -60,16 +61,23 @@ class Identity:
         return any(self.has(r, school) for r in roles)
 
     def to_claims(self) -> dict[str, Any]:
-        return {"sub": self.user_id, "usr": self.username, "name": self.display_name,
-                "roles": sorted([s, r] for s, r in self.roles), "sid": self.session_id}
+        return {
+            "sub": self.user_id,
+            "usr": self.username,
+            "name": self.display_name,
+            "roles": sorted([s, r] for s, r in self.roles),
+            "sid": self.session_id,
+        }
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any], via: str) -> Identity:
         return cls(
-            user_id=str(claims["sub"]), username=str(claims["usr"]),
+            user_id=str(claims["sub"]),
+            username=str(claims["usr"]),
             display_name=str(claims.get("name", claims["usr"])),
             roles=frozenset((str(s), str(r)) for s, r in claims.get("roles", [])),
-            session_id=str(claims.get("sid", "")), via=via,
+            session_id=str(claims.get("sid", "")),
+            via=via,
         )
 
 
@@ -88,25 +96,26 @@ def issue_token(secret: str, identity: Identity, kind: str = "session") -> str:
 def verify_token(secret: str, token: str, via: str) -> Identity:
     """The identity in a token; UnauthenticatedError if forged, expired or malformed."""
     try:
-        claims, _ = _serializer(secret).loads(token, max_age=None, return_timestamp=True)
+        claims = _serializer(secret).loads(token)
         kind = claims.get("typ", "session")
         max_age = SESSION_SECONDS if kind == "session" else API_TOKEN_SECONDS
         claims = _serializer(secret).loads(token, max_age=max_age)
         return Identity.from_claims(claims, via)
     except SignatureExpired:
         raise UnauthenticatedError("your session has expired; sign in again") from None
-    except (BadSignature, KeyError, TypeError, ValueError):
+    except (BadSignature, AttributeError, KeyError, TypeError, ValueError):
         raise UnauthenticatedError("invalid credentials") from None
 
 
 def csrf_token(secret: str, identity: Identity) -> str:
     """The CSRF token bound to this session (an HMAC of the session id)."""
-    mac = hmac.new(secret.encode(), f"csrf:{identity.session_id}".encode(), hashlib.sha256)
+    message = f"csrf:{identity.session_id}".encode()
+    mac = hmac.new(secret.encode(), message, hashlib.sha256)
     return mac.hexdigest()
 
 
 def load_identity() -> None:
-    """before_request: put the caller's verified Identity (or None) in ``g.identity``."""
+    """before_request: the caller's verified Identity (or None) into ``g.identity``."""
     g.identity = None
     g.auth_error = None
     secret = current_app.config["SAFEPOST_SECRET_KEY"]
@@ -137,7 +146,7 @@ def _check_csrf(identity: Identity) -> None:
 
 
 def login_required(*roles: str) -> Callable[[F], F]:
-    """Route decorator: an authenticated identity holding one of ``roles`` in some school.
+    """Route decorator: an authenticated identity with one of ``roles`` in some school.
 
     Whether that school is the right one is checked by the view once it knows the
     resource's school, with ``require_role``.

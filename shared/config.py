@@ -16,6 +16,9 @@ from shared.errors import ConfigError
 
 SERVICES = ("intake", "consent", "redaction", "approval", "publishing", "audit")
 EMBEDDED_SECRET_FILE = "secret.key"
+# Any of these (or <SERVICE>_DATABASE_URL) means production: then all must be given.
+PRODUCTION_VARS = ("AMQP_URL", "DATABASE_URL", "S3_ENDPOINT")
+MAX_UPLOAD_BYTES = 40 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class Settings:
     prefetch: int = 4
     log_level: str = "INFO"
     embedded: bool = True
-    max_upload_bytes: int = 40 * 1024 * 1024
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
     publish_root: Path | None = None
     secure_cookies: bool = False
 
@@ -46,10 +49,11 @@ class Settings:
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
-        """Read and validate settings; raise ConfigError naming every missing variable."""
+        """Read and validate settings; ConfigError names every missing variable."""
         env = os.environ if env is None else env
         data_dir = Path(env.get("SAFEPOST_DATA_DIR", "./var")).resolve()
-        production = any(k in env for k in ("AMQP_URL", "DATABASE_URL", "S3_ENDPOINT"))
+        db_var = f"{service.upper()}_DATABASE_URL"
+        production = any(k in env for k in (*PRODUCTION_VARS, db_var))
         if production:
             return cls._production(service, env, data_dir)
         return cls(
@@ -60,12 +64,14 @@ class Settings:
             secret_key=env.get("SAFEPOST_SECRET_KEY") or _embedded_secret(data_dir),
             log_level=env.get("LOG_LEVEL", "INFO"),
             embedded=True,
-            max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", 40 * 1024 * 1024)),
+            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES),
             publish_root=Path(env.get("PUBLISH_ROOT", str(data_dir / "published"))),
         )
 
     @classmethod
-    def _production(cls, service: str, env: Mapping[str, str], data_dir: Path) -> Settings:
+    def _production(
+        cls, service: str, env: Mapping[str, str], data_dir: Path
+    ) -> Settings:
         db_var = f"{service.upper()}_DATABASE_URL"
         required = ["AMQP_URL", "SAFEPOST_SECRET_KEY", "S3_ENDPOINT"]
         missing = [k for k in required if not env.get(k)]
@@ -87,10 +93,10 @@ class Settings:
             s3_access_key=env.get("S3_ACCESS_KEY"),
             s3_secret_key=env.get("S3_SECRET_KEY"),
             s3_sse=env.get("S3_SSE", "AES256") or None,
-            prefetch=int(env.get("PREFETCH", "4")),
+            prefetch=_int(env, "PREFETCH", 4),
             log_level=env.get("LOG_LEVEL", "INFO"),
             embedded=False,
-            max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", 40 * 1024 * 1024)),
+            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES),
             publish_root=Path(env["PUBLISH_ROOT"]) if env.get("PUBLISH_ROOT") else None,
             secure_cookies=env.get("SECURE_COOKIES", "1") != "0",
         )
@@ -99,18 +105,40 @@ class Settings:
 AREAS = ("originals", "redacted", "previews")
 
 
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        value = int(env.get(name, default))
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1")
+    return value
+
+
 def _embedded_secret(data_dir: Path) -> str:
-    """A per-installation random key kept in the data folder (never a default)."""
+    """A per-installation random key kept in the data folder (never a default).
+
+    Made once, 0600, and published with a hard link so that two processes starting
+    together agree on one key (the loser reads the winner's).
+    """
     import secrets
 
     path = data_dir / EMBEDDED_SECRET_FILE
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
-    os.replace(tmp, path)
-    return path.read_text().strip()
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".{EMBEDDED_SECRET_FILE}.{secrets.token_hex(8)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ConfigError(f"{path} holds no usable secret key; delete it to make one")
+    return key

@@ -1,4 +1,4 @@
-"""SQL glue: engines (PostgreSQL in production, SQLite embedded), UTC timestamps, Alembic.
+"""SQL glue: engines (PostgreSQL, or SQLite embedded), UTC timestamps, Alembic.
 
 Each service owns its tables and its migrations (``services/<svc>/migrations``); in
 production each service has its own database, so no service can read another's tables.
@@ -7,15 +7,26 @@ production each service has its own database, so no service can read another's t
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    MetaData,
+    create_engine,
+    event,
+    make_url,
+    text,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 
 logger = logging.getLogger(__name__)
+VERSION_TABLE_PREFIX = "alembic_version_"
+_local_migrations = threading.Lock()  # SQLite has no advisory lock
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -24,7 +35,9 @@ class UtcDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+    def process_bind_param(
+        self, value: datetime | None, dialect: Any
+    ) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -32,7 +45,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+    def process_result_value(
+        self, value: datetime | None, dialect: Any
+    ) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -43,8 +58,8 @@ class UtcDateTime(TypeDecorator[datetime]):
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with pre-ping; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
@@ -61,46 +76,88 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)
 
 
+def version_table(migrations: Path | str) -> str:
+    """Alembic's bookkeeping table for one service: ``alembic_version_<service>``.
+
+    Named per service so that services sharing one database (``DATABASE_URL``) never
+    mistake each other's revision ``0001`` for their own.
+    """
+    return VERSION_TABLE_PREFIX + Path(migrations).resolve().parent.name
+
+
 def migrate(engine: Engine, migrations: Path | str) -> None:
-    """Bring the schema of one service up to its newest Alembic revision."""
+    """Bring the schema of one service up to its newest Alembic revision.
+
+    Safe to call from every process at start-up: on PostgreSQL an advisory lock makes
+    one migrate while the others wait; on SQLite a process-wide lock does the same.
+    """
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations))
-    cfg.attributes["connection_engine"] = engine
-    with engine.begin() as conn:
+    cfg.attributes["version_table"] = version_table(migrations)
+    with _local_migrations, engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # api and worker containers start together: one migrates, the other waits.
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('safepost-migrate'))"))
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext('safepost-migrate'))")
+            )
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
 
+def schema_diffs(connection: Connection, metadata: MetaData) -> list[Any]:
+    """Differences between the migrated schema and ``metadata`` (empty when they match).
+
+    Alembic's own version tables are ignored, whatever the service.
+    """
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    def not_bookkeeping(name: str | None, type_: str, _parent: Any) -> bool:
+        return not (type_ == "table" and (name or "").startswith("alembic_version"))
+
+    context = MigrationContext.configure(
+        connection, opts={"include_name": not_bookkeeping, "compare_type": True}
+    )
+    return list(compare_metadata(context, metadata))
+
+
 def run_env(target_metadata: Any = None) -> None:
-    """Body of every service's migrations/env.py (online mode on the given connection)."""
+    """Body of every service's migrations/env.py (online, on the given connection)."""
     from alembic import context
 
     connection = context.config.attributes.get("connection")
+    table = context.config.attributes.get("version_table", "alembic_version")
     if connection is None:
         url = context.config.get_main_option("sqlalchemy.url")
         engine = make_engine(url or "sqlite://")
         with engine.begin() as conn:
-            context.configure(connection=conn, target_metadata=target_metadata,
-                              render_as_batch=True)
+            context.configure(
+                connection=conn,
+                target_metadata=target_metadata,
+                render_as_batch=True,
+                version_table=table,
+            )
             context.run_migrations()
         return
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite")
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        version_table=table,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
 
 def ping(engine: Engine) -> None:
+    """A ready check: raise unless the database answers."""
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
 

@@ -9,7 +9,9 @@ class DomainError(Exception):
     code: str = "domain_error"
     status: int = 409
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+    def __init__(
+        self, message: str, *, code: str | None = None, status: int | None = None
+    ):
         super().__init__(message)
         self.message = message
         if code is not None:

@@ -6,20 +6,21 @@ import contextvars
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
-_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
-    "safepost_log_context", default={}
+_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "safepost_log_context", default=MappingProxyType({})
 )
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 @contextmanager
 def context(**values: str | None) -> Iterator[None]:
-    """Add ids (correlation_id, message_id, type, request_id) to every log line inside."""
+    """Add ids (correlation_id, message_id, type, request_id) to log lines inside."""
     merged = {**_context.get(), **{k: v for k, v in values.items() if v is not None}}
     token = _context.set(merged)
     try:

@@ -16,7 +16,9 @@ from typing import Any, Protocol
 
 from shared.errors import NotFoundError
 
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,511}$")
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
+MAX_KEY_LENGTH = 512
+AREAS = ("originals", "redacted", "previews")
 
 
 class BlobNotFoundError(NotFoundError):
@@ -28,13 +30,24 @@ class InvalidKeyError(ValueError):
 
 
 def check_key(key: str) -> str:
-    if not _KEY.match(key) or ".." in key.split("/") or "//" in key:
+    """``key`` if it is relative and stays inside its area; else InvalidKeyError.
+
+    Every ``/``-separated segment starts with a letter or digit, so ``..``, ``.``,
+    empty segments, absolute paths and hidden (temp) names are all refused.
+    """
+    if (
+        not isinstance(key, str)
+        or not 0 < len(key) <= MAX_KEY_LENGTH
+        or not all(_SEGMENT.match(part) for part in key.split("/"))
+    ):
         raise InvalidKeyError(f"invalid storage key {key!r}")
     return key
 
 
 class BlobStore(Protocol):
-    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+    def put(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> None:
         """Store ``data`` under ``key`` durably (replacing any previous value whole)."""
 
     def get(self, key: str) -> bytes:
@@ -47,11 +60,17 @@ class BlobStore(Protocol):
         """Remove ``key``; no error if it is already gone."""
 
     def presigned_get(self, key: str, expires: int = 300) -> str | None:
-        """A short-lived URL to fetch ``key`` directly, or None if the store has none."""
+        """A short-lived URL to fetch ``key`` directly, or None if the store has none.
+
+        Never log it: whoever holds it can read the blob until it expires.
+        """
 
 
 class FilesystemBlobStore:
-    """A folder per area. Writes are atomic: a temp file in the same folder, fsync, rename."""
+    """A folder per area. Atomic writes: a temp file in the same folder, fsync, rename.
+
+    Folders are 0700 and files 0600: only the service's own user can read them.
+    """
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
@@ -61,9 +80,20 @@ class FilesystemBlobStore:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+    def _make_folders(self, folder: Path) -> None:
+        # Path.mkdir(parents=True) gives intermediate folders the umask default.
+        missing = []
+        while folder != self.root and not folder.is_dir():
+            missing.append(folder)
+            folder = folder.parent
+        for path in reversed(missing):
+            path.mkdir(mode=0o700, exist_ok=True)
+
+    def put(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_folders(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -75,11 +105,12 @@ class FilesystemBlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _fsync_folder(path.parent)
 
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise BlobNotFoundError(f"no blob {key}") from None
 
     def exists(self, key: str) -> bool:
@@ -89,7 +120,17 @@ class FilesystemBlobStore:
         self._path(key).unlink(missing_ok=True)
 
     def presigned_get(self, key: str, expires: int = 300) -> str | None:
+        check_key(key)
         return None
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable: fsync the folder that holds the new name."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class S3BlobStore:
@@ -114,14 +155,20 @@ class S3BlobStore:
             self.client.put_public_access_block(
                 Bucket=self.bucket,
                 PublicAccessBlockConfiguration={
-                    "BlockPublicAcls": True, "IgnorePublicAcls": True,
-                    "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+                    "BlockPublicAcls": True,
+                    "IgnorePublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "RestrictPublicBuckets": True,
                 },
             )
 
-    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+    def put(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> None:
         kwargs: dict[str, Any] = {
-            "Bucket": self.bucket, "Key": check_key(key), "Body": data,
+            "Bucket": self.bucket,
+            "Key": check_key(key),
+            "Body": data,
             "ContentType": content_type,
         }
         if self.sse:
@@ -146,7 +193,11 @@ class S3BlobStore:
         try:
             self.client.head_object(Bucket=self.bucket, Key=check_key(key))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            if exc.response.get("Error", {}).get("Code") in (
+                "NoSuchKey",
+                "404",
+                "NotFound",
+            ):
                 return False
             raise
         return True
@@ -156,30 +207,44 @@ class S3BlobStore:
 
     def presigned_get(self, key: str, expires: int = 300) -> str | None:
         url: str = self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": check_key(key)},
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": check_key(key)},
             ExpiresIn=expires,
         )
         return url
 
 
-def s3_client(endpoint: str | None, region: str, access_key: str | None,
-              secret_key: str | None) -> Any:
+def s3_client(
+    endpoint: str | None, region: str, access_key: str | None, secret_key: str | None
+) -> Any:
     import boto3
     from botocore.config import Config
 
     return boto3.client(
-        "s3", endpoint_url=endpoint, region_name=region,
-        aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-        config=Config(retries={"max_attempts": 5, "mode": "standard"},
-                      s3={"addressing_style": "path"}, signature_version="s3v4"),
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=Config(
+            retries={"max_attempts": 5, "mode": "standard"},
+            s3={"addressing_style": "path"},
+            signature_version="s3v4",
+        ),
     )
 
 
 def open_store(settings: Any, area: str) -> BlobStore:
     """The store for one area (originals, redacted, previews) from settings."""
+    if area not in AREAS:
+        raise ValueError(f"unknown storage area {area!r}; one of {', '.join(AREAS)}")
     if settings.uses_s3:
-        client = s3_client(settings.s3_endpoint, settings.s3_region,
-                           settings.s3_access_key, settings.s3_secret_key)
+        client = s3_client(
+            settings.s3_endpoint,
+            settings.s3_region,
+            settings.s3_access_key,
+            settings.s3_secret_key,
+        )
         store = S3BlobStore(client, settings.s3_buckets[area], sse=settings.s3_sse)
         store.ensure_bucket()
         return store

@@ -17,7 +17,9 @@ class InMemoryBus:
     def publish(self, envelopes: Sequence[contracts.Envelope]) -> None:
         self.published.extend(envelopes)
 
-    def messages(self, cls: type[contracts.Message] | None = None) -> list[contracts.Message]:
+    def messages(
+        self, cls: type[contracts.Message] | None = None
+    ) -> list[contracts.Message]:
         out = [contracts.parse(e) for e in self.published]
         return [m for m in out if cls is None or isinstance(m, cls)]
 
@@ -34,7 +36,9 @@ class InMemoryBlobStore:
         self.blobs: dict[str, bytes] = {}
         self.content_types: dict[str, str] = {}
 
-    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+    def put(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> None:
         self.blobs[check_key(key)] = bytes(data)
         self.content_types[key] = content_type
 
@@ -49,6 +53,8 @@ class InMemoryBlobStore:
 
     def delete(self, key: str) -> None:
         self.blobs.pop(check_key(key), None)
+        self.content_types.pop(key, None)
 
     def presigned_get(self, key: str, expires: int = 300) -> str | None:
+        check_key(key)
         return None

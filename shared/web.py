@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, Response, current_app, g, jsonify, redirect, request
 from jinja2 import ChoiceLoader, FileSystemLoader
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
 
 ReadyCheck = Callable[[], None]
+# Requests bigger than this are refused with 413 unless the app asks for another limit.
+MAX_CONTENT_LENGTH = 40 * 1024 * 1024
 
 
 def create_app(
@@ -29,10 +32,14 @@ def create_app(
     secret_key: str,
     ports: Any,
     ready_checks: Mapping[str, ReadyCheck] | None = None,
-    max_content_length: int | None = None,
+    max_content_length: int | None = MAX_CONTENT_LENGTH,
     secure_cookies: bool = False,
 ) -> Flask:
-    """A Flask app with the project's error handling, health routes and auth loading."""
+    """A Flask app with the project's error handling, health routes and auth loading.
+
+    Request bodies are capped (``max_content_length``, 40 MiB by default): a bigger one
+    is answered 413 before it is read.
+    """
     app = Flask(name)
     app.config.update(
         SAFEPOST_SECRET_KEY=secret_key,
@@ -49,8 +56,11 @@ def create_app(
 
 def install(app: Flask) -> None:
     loader = app.jinja_loader
-    app.jinja_loader = ChoiceLoader([loader, FileSystemLoader(str(TEMPLATES))] if loader
-                                    else [FileSystemLoader(str(TEMPLATES))])
+    app.jinja_loader = ChoiceLoader(
+        [loader, FileSystemLoader(str(TEMPLATES))]
+        if loader
+        else [FileSystemLoader(str(TEMPLATES))]
+    )
     app.jinja_env.globals["csrf_token"] = _csrf_for_template
     app.jinja_env.globals["identity"] = lambda: g.get("identity")
     app.before_request(_start_request)
@@ -80,6 +90,7 @@ def readyz() -> tuple[Response, int]:
             check()
         except Exception as exc:  # noqa: BLE001 - report, never crash a probe
             failed[name] = type(exc).__name__
+            logger.warning("ready check %s failed: %s", name, type(exc).__name__)
     if failed:
         return jsonify(status="unavailable", failed=failed), 503
     return jsonify(status="ready"), 200
@@ -104,8 +115,14 @@ def _finish_request(response: Response) -> Response:
     if request.path not in ("/healthz", "/readyz"):
         identity = g.get("identity")
         logger.info(
-            "%s %s %s", request.method, request.path, response.status_code,
-            extra={"ms": round(took, 1), "user": identity.user_id if identity else None},
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "ms": round(took, 1),
+                "user": identity.user_id if identity else None,
+            },
         )
     response.headers.setdefault("X-Request-Id", g.get("request_id", ""))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -124,7 +141,8 @@ def wants_html() -> bool:
 
 def _domain_error(exc: DomainError) -> Any:
     if isinstance(exc, UnauthenticatedError) and wants_html():
-        return redirect(f"/login?next={request.script_root}{request.full_path.rstrip('?')}")
+        back = request.script_root + request.full_path.rstrip("?")
+        return redirect("/login?next=" + quote(back, safe="/"))
     return jsonify(exc.to_json()), exc.status
 
 
@@ -133,8 +151,9 @@ def _validation_error(exc: ValidationError) -> Any:
         {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
         for e in exc.errors()
     ]
-    return jsonify(error="invalid_input", message="the request is not valid",
-                   problems=problems), 400
+    return jsonify(
+        error="invalid_input", message="the request is not valid", problems=problems
+    ), 400
 
 
 def _too_large(exc: RequestEntityTooLarge) -> Any:
@@ -148,7 +167,8 @@ def _http_error(exc: HTTPException) -> Any:
 
 def _unexpected(exc: Exception) -> Any:
     logger.exception("unhandled error")
-    return jsonify(error="internal_error", message="something went wrong; it is logged"), 500
+    body = jsonify(error="internal_error", message="something went wrong; it is logged")
+    return body, 500
 
 
 def json_body() -> dict[str, Any]:

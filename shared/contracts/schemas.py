@@ -1,4 +1,8 @@
-"""JSON Schema export per contract (`make schemas`) and the drift check (`make check`)."""
+"""JSON Schema per contract (`make schemas`) and the drift check (`make check`).
+
+``python -m shared.contracts.schemas`` writes ``shared/contracts/schemas/*.json``;
+with ``--check`` it writes nothing and exits 1 naming any stale, missing or extra file.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +35,11 @@ def stale(directory: Path = SCHEMA_DIR) -> list[str]:
     """Names of schema files that are missing, different or no longer produced."""
     wanted = render()
     present = {p.name for p in directory.glob("*.json")}
-    diff = [n for n, text in wanted.items() if not (directory / n).exists()
-            or (directory / n).read_text() != text]
+    diff = [
+        n
+        for n, text in wanted.items()
+        if not (directory / n).exists() or (directory / n).read_text() != text
+    ]
     return sorted(diff + sorted(present - set(wanted)))
 
 
@@ -46,16 +53,17 @@ def write(directory: Path = SCHEMA_DIR) -> None:
         (directory / name).write_text(text)
 
 
-def main() -> int:
-    if "--check" in sys.argv:
-        bad = stale()
+def main(argv: list[str] | None = None, directory: Path = SCHEMA_DIR) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if "--check" in args:
+        bad = stale(directory)
         if bad:
             print("stale JSON schemas (run `make schemas`): " + ", ".join(bad))
             return 1
         print("schemas up to date")
         return 0
-    write()
-    print(f"wrote {len(render())} schemas to {SCHEMA_DIR}")
+    write(directory)
+    print(f"wrote {len(render())} schemas to {directory}")
     return 0
 
 
