@@ -69,14 +69,22 @@ def parse(envelope: Envelope) -> Message:
 
 def scrub(envelope: Envelope) -> dict[str, Any]:
     """The envelope's data without biometric fields: what may be logged or kept."""
+    keys = set(ALWAYS_BIOMETRIC)
     try:
         cls = lookup(envelope.type, envelope.version)
+        keys |= {p.split(".")[-1] for p in cls.BIOMETRIC}
     except UnknownMessageError:
-        return _drop(envelope.data, ("encoding", "encodings"))
-    return _drop(envelope.data, tuple(p.split(".")[-1] for p in cls.BIOMETRIC))
+        pass
+    scrubbed: dict[str, Any] = _drop(envelope.data, frozenset(keys))
+    return scrubbed
 
 
-def _drop(value: Any, keys: tuple[str, ...]) -> Any:
+# Dropped from every message whatever its declared fields: a new contract that forgets to
+# declare its biometric fields must not leak encodings into logs or the audit trail.
+ALWAYS_BIOMETRIC = ("encoding", "encodings", "face_encoding", "face_encodings")
+
+
+def _drop(value: Any, keys: frozenset[str]) -> Any:
     if isinstance(value, dict):
         return {k: _drop(v, keys) for k, v in value.items() if k not in keys}
     if isinstance(value, list):
