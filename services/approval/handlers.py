@@ -1,0 +1,169 @@
+"""Approval's handlers: one per incoming message; each returns the messages to send."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from services.approval import domain
+from services.approval.ports import PhotoReports, PostBook
+from shared import contracts
+from shared.errors import DomainError
+
+logger = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def open_post(
+    event: contracts.PostSubmitted, *, book: PostBook, reports: PhotoReports, now: Clock
+) -> list[contracts.Message]:
+    """Create the post (status redacting); photos reported early settle it at once."""
+    if book.get(event.post_id) is None:
+        post = domain.new_post(
+            event.post_id,
+            event.school_id,
+            event.author_id,
+            event.caption,
+            tuple(event.accounts),
+            tuple(p.photo_id for p in event.photos),
+            now(),
+        )
+        book.save(domain.settle_redaction(post, reports.for_post(post.post_id), now()))
+    return []
+
+
+def photo_redacted(
+    event: contracts.PhotoRedacted, *, book: PostBook, reports: PhotoReports, now: Clock
+) -> list[contracts.Message]:
+    """Keep the photo's report; with every photo redacted the post awaits approval."""
+    faces = tuple(domain.Face(f.index, f.masked, f.reason) for f in event.faces)
+    reports.put(
+        domain.PhotoReport(
+            photo_id=event.photo_id,
+            post_id=event.post_id,
+            redacted_key=event.redacted_key,
+            preview_key=event.preview_key,
+            sha256=event.sha256,
+            faces=faces,
+        )
+    )
+    _settle(event.post_id, book=book, reports=reports, now=now)
+    return []
+
+
+def photo_refused(
+    event: contracts.PhotoRefused, *, book: PostBook, reports: PhotoReports, now: Clock
+) -> list[contracts.Message]:
+    """A photo that cannot be redacted safely rejects the whole post."""
+    reports.put(
+        domain.PhotoReport(
+            photo_id=event.photo_id,
+            post_id=event.post_id,
+            refused=event.reason or "refused",
+        )
+    )
+    post = _settle(event.post_id, book=book, reports=reports, now=now)
+    if post is not None and (post.status != domain.REJECTED or post.decided_by):
+        return []  # decided otherwise before this refusal: nothing to announce
+    reason = post.reason if post else f"photo refused: {event.reason}"
+    return [
+        contracts.PostRejected(
+            post_id=event.post_id,
+            school_id=event.school_id,
+            reason=reason,
+            rejected_by=None,
+        )
+    ]
+
+
+def record_decision(
+    command: contracts.RecordDecision,
+    *,
+    book: PostBook,
+    reports: PhotoReports,
+    now: Clock,
+) -> list[contracts.Message]:
+    """Approve or reject a post awaiting approval; never by its author."""
+    post = book.get(command.post_id)
+    if post is None:
+        logger.warning("decision for unknown post %s ignored", command.post_id)
+        return []
+    if not domain.decided_by_this(post, command.approver_id, command.approve):
+        try:
+            post = domain.decide(
+                post, command.approver_id, command.approve, command.reason, now()
+            )
+        except DomainError as exc:
+            logger.warning("decision on post %s refused: %s", post.post_id, exc.code)
+            return []
+        book.save(post)
+    if not command.approve:
+        return [
+            contracts.PostRejected(
+                post_id=post.post_id,
+                school_id=post.school_id,
+                reason=post.reason,
+                rejected_by=post.decided_by,
+            )
+        ]
+    photos = reports.for_post(post.post_id)
+    images = [
+        contracts.ApprovedImage(
+            photo_id=p,
+            redacted_key=photos[p].redacted_key or "",
+            sha256=photos[p].sha256 or "",
+        )
+        for p in post.photo_ids
+    ]
+    return [
+        contracts.PostApproved(
+            post_id=post.post_id,
+            school_id=post.school_id,
+            author_id=post.author_id,
+            approved_by=command.approver_id,
+            caption=post.caption,
+            accounts=list(post.accounts),
+            images=images,
+        )
+    ]
+
+
+def post_published(
+    event: contracts.PostPublished, *, book: PostBook, now: Clock
+) -> list[contracts.Message]:
+    """Published once every target account has it."""
+    post = book.get(event.post_id)
+    if post is None:
+        logger.warning("publication of unknown post %s ignored", event.post_id)
+        return []
+    changed = domain.record_published(post, event.account, now())
+    if changed != post:
+        book.save(changed)
+    return []
+
+
+def publish_failed(
+    event: contracts.PublishFailed, *, book: PostBook, now: Clock
+) -> list[contracts.Message]:
+    """A target account failed for good: the post failed (with the reason)."""
+    post = book.get(event.post_id)
+    if post is None:
+        logger.warning("failure of unknown post %s ignored", event.post_id)
+        return []
+    changed = domain.record_failed(post, event.account, event.reason, now())
+    if changed != post:
+        book.save(changed)
+    return []
+
+
+def _settle(
+    post_id: str, *, book: PostBook, reports: PhotoReports, now: Clock
+) -> domain.Post | None:
+    post = book.get(post_id)
+    if post is None:
+        return None  # reported before the post arrived: open_post settles it
+    settled = domain.settle_redaction(post, reports.for_post(post_id), now())
+    if settled != post:
+        book.save(settled)
+    return settled

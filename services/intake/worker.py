@@ -1,0 +1,57 @@
+"""Intake's worker process: the outbox relay (and message handlers once it has any)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from functools import partial
+from types import FrameType
+
+from services.intake import outbox
+from services.intake.bootstrap import SERVICE, Ports, handler_map, real_ports
+from shared import bus, logs
+from shared.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
+    """Loops the embedded runner starts beside the worker: the outbox relay."""
+    return [partial(outbox.relay_forever, ports)]
+
+
+def main() -> None:
+    settings = Settings.from_env(SERVICE)
+    logs.configure(SERVICE, settings.log_level)
+    ports = real_ports(settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("signal %s: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    relay = threading.Thread(
+        target=outbox.relay_forever,
+        args=(ports, stop),
+        name="intake-outbox-relay",
+        daemon=True,
+    )
+    relay.start()
+    handlers = handler_map(ports)
+    if handlers:
+        bus.run_worker(
+            settings.amqp_url, SERVICE, handlers, prefetch=settings.prefetch, stop=stop
+        )
+    else:
+        logger.info("intake worker running the outbox relay (no message handlers)")
+        stop.wait()
+    stop.set()
+    relay.join(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Publishing's adapters: SQL accounts and delivery markers, the folder target."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from services.publishing import domain
+from shared.db import UtcDateTime, utcnow
+
+metadata = sa.MetaData()
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("account_id", sa.String(64), primary_key=True),
+    sa.Column("school_id", sa.String(40), nullable=False, index=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("post_id", sa.String(36), primary_key=True),
+    sa.Column("account_id", sa.String(200), primary_key=True),
+    sa.Column("school_id", sa.String(40), nullable=False, index=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("target", sa.String(20), nullable=False),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False, index=True),
+)
+
+
+class SqlAccountDirectory:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def get(self, account_id: str) -> domain.Account | None:
+        query = accounts.select().where(accounts.c.account_id == account_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _account(row._mapping) if row else None
+
+    def for_school(self, school_id: str) -> list[domain.Account]:
+        query = (
+            accounts.select()
+            .where(accounts.c.school_id == school_id)
+            .order_by(accounts.c.account_id)
+        )
+        with self.engine.connect() as conn:
+            return [_account(r._mapping) for r in conn.execute(query)]
+
+    def add(self, account: domain.Account) -> bool:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    accounts.insert().values(
+                        account_id=account.account_id,
+                        school_id=account.school_id,
+                        kind=account.kind,
+                        name=account.name,
+                        config=dict(account.config),
+                        enabled=account.enabled,
+                        created_at=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            return False  # already there (maybe added concurrently): nothing to do
+        return True
+
+
+class SqlDeliveryLog:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def get(self, post_id: str, account_id: str) -> domain.Delivery | None:
+        query = deliveries.select().where(
+            deliveries.c.post_id == post_id, deliveries.c.account_id == account_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _delivery(row._mapping) if row else None
+
+    def record(self, delivery: domain.Delivery) -> None:
+        values = {
+            "school_id": delivery.school_id,
+            "status": delivery.status,
+            "target": delivery.target,
+            "location": delivery.location,
+            "reason": delivery.reason,
+            "at": delivery.at,
+        }
+        key = (
+            deliveries.c.post_id == delivery.post_id,
+            deliveries.c.account_id == delivery.account_id,
+        )
+        with self.engine.begin() as conn:
+            if conn.execute(deliveries.update().where(*key).values(**values)).rowcount:
+                return
+            conn.execute(
+                deliveries.insert().values(
+                    post_id=delivery.post_id, account_id=delivery.account_id, **values
+                )
+            )
+
+    def recent(
+        self,
+        *,
+        schools: set[str] | None = None,
+        post_id: str | None = None,
+        limit: int = 100,
+    ) -> list[domain.Delivery]:
+        query = deliveries.select().order_by(deliveries.c.at.desc()).limit(limit)
+        if schools is not None:
+            query = query.where(deliveries.c.school_id.in_(sorted(schools)))
+        if post_id is not None:
+            query = query.where(deliveries.c.post_id == post_id)
+        with self.engine.connect() as conn:
+            return [_delivery(r._mapping) for r in conn.execute(query)]
+
+
+class FolderTarget:
+    """Writes a post to ``<account folder>/<post_id>/``: images, caption.txt, post.json.
+
+    The folder appears whole or not at all (written in a temp folder, then renamed).
+    """
+
+    def __init__(self, publish_root: Path | None):
+        self.publish_root = publish_root
+
+    def publish(self, publication: domain.Publication, account: domain.Account) -> str:
+        base = domain.folder_path(account, self.publish_root)
+        if base is None:
+            raise FileNotFoundError(f"account {account.account_id} has no folder")
+        final = Path(base) / publication.post_id
+        if final.is_dir():
+            return str(final)  # an earlier attempt finished the rename
+        Path(base).mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=base, prefix=f".tmp-{publication.post_id}-"))
+        try:
+            _write_post(tmp, publication, account)
+            os.rename(tmp, final)
+        except FileExistsError:
+            shutil.rmtree(tmp, ignore_errors=True)  # a concurrent attempt won
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not final.is_dir():
+                raise
+        _fsync(Path(base))
+        return str(final)
+
+
+def _write_post(
+    folder: Path, publication: domain.Publication, account: domain.Account
+) -> None:
+    files = []
+    for n, image in enumerate(publication.images, start=1):
+        name = f"{n:02d}-{image.photo_id}.jpg"
+        _write(folder / name, image.data)
+        files.append(name)
+    _write(folder / "caption.txt", publication.caption.encode())
+    record = {
+        "post_id": publication.post_id,
+        "school": publication.school_id,
+        "account": account.account_id,
+        "approved_by": publication.approved_by,
+        "images": files,
+        "published_at": datetime.now(UTC).isoformat(),
+    }
+    _write(folder / "post.json", json.dumps(record, indent=2).encode())
+    _fsync(folder)
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _account(row: Any) -> domain.Account:
+    return domain.Account(
+        account_id=row["account_id"],
+        school_id=row["school_id"],
+        kind=row["kind"],
+        name=row["name"],
+        config=dict(row["config"]),
+        enabled=bool(row["enabled"]),
+    )
+
+
+def _delivery(row: Any) -> domain.Delivery:
+    return domain.Delivery(
+        post_id=row["post_id"],
+        account_id=row["account_id"],
+        school_id=row["school_id"],
+        status=row["status"],
+        at=row["at"],
+        target=row["target"],
+        location=row["location"],
+        reason=row["reason"],
+    )

@@ -1,0 +1,215 @@
+"""Intake, approval and publishing on PostgreSQL: migrations and one post's whole life
+through the SQL adapters (one database per service, as in production)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from services.approval import adapters as approval_adapters
+from services.approval import bootstrap as approval
+from services.intake import adapters as intake_adapters
+from services.intake import bootstrap as intake
+from services.intake import domain as intake_domain
+from services.intake import submit
+from services.intake.outbox import relay_outbox
+from services.intake.ports import NewPost, StoredPhoto
+from services.publishing import adapters as publishing_adapters
+from services.publishing import admin
+from services.publishing import bootstrap as publishing
+from shared import contracts, db
+from shared.bus import HandlerMap
+from shared.storage import FilesystemBlobStore
+from shared.testing import FailingBus, InMemoryBus
+
+pytestmark = pytest.mark.postgres
+JPEG = b"\xff\xd8\xff\xe0" + b"original pixels" * 10
+REDACTED = b"\xff\xd8\xff\xe0" + b"masked pixels" * 10
+
+
+@pytest.fixture()
+def databases(postgres_admin_url: str) -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL database per service, dropped afterwards."""
+    admin_engine = db.make_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    names = {
+        s: f"safepost_test_{s}_{uuid.uuid4().hex[:8]}"
+        for s in ("intake", "approval", "publishing")
+    }
+    with admin_engine.connect() as conn:
+        for name in names.values():
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    base = postgres_admin_url.rsplit("/", 1)[0]
+    try:
+        yield {s: f"{base}/{name}" for s, name in names.items()}
+    finally:
+        with admin_engine.connect() as conn:
+            for name in names.values():
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+def migrated(url: str, migrations: Path, metadata: sa.MetaData) -> sa.Engine:
+    engine = db.make_engine(url)
+    db.migrate(engine, migrations)
+    db.migrate(engine, migrations)  # a second start changes nothing
+    with engine.connect() as conn:
+        assert db.schema_diffs(conn, metadata) == []
+    return engine
+
+
+def deliver(
+    handlers: HandlerMap, producer: str, envelope: contracts.Envelope
+) -> list[contracts.Envelope]:
+    """What a worker does with one delivery: parse, handle, seal the results."""
+    message = contracts.parse(envelope)
+    results = handlers[type(message)](message)
+    return [
+        contracts.seal(m, producer=producer, cause=envelope, index=i)
+        for i, m in enumerate(results)
+    ]
+
+
+def same(a: list[contracts.Envelope], b: list[contracts.Envelope]) -> bool:
+    """The same messages (ids and data); only occurred_at may differ on a redelivery."""
+    return [(e.id, e.data) for e in a] == [(e.id, e.data) for e in b]
+
+
+def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
+    databases, tmp_path
+):
+    intake_db = migrated(
+        databases["intake"], intake.MIGRATIONS, intake_adapters.metadata
+    )
+    approval_db = migrated(
+        databases["approval"], approval.MIGRATIONS, approval_adapters.metadata
+    )
+    publishing_db = migrated(
+        databases["publishing"], publishing.MIGRATIONS, publishing_adapters.metadata
+    )
+    blobs = {
+        a: FilesystemBlobStore(tmp_path / a)
+        for a in ("originals", "redacted", "previews")
+    }
+    intake_ports = intake.Ports(
+        ledger=intake_adapters.SqlPostLedger(intake_db),
+        originals=blobs["originals"],
+        publisher=FailingBus(),
+    )
+    approval_ports = approval.Ports(
+        book=approval_adapters.SqlPostBook(approval_db),
+        reports=approval_adapters.SqlPhotoReports(approval_db),
+        previews=blobs["previews"],
+        publisher=InMemoryBus(),
+    )
+    root = tmp_path / "published"
+    publishing_ports = publishing.Ports(
+        accounts=publishing_adapters.SqlAccountDirectory(publishing_db),
+        deliveries=publishing_adapters.SqlDeliveryLog(publishing_db),
+        redacted=blobs["redacted"],
+        targets={"folder": publishing_adapters.FolderTarget(root)},
+        publish_root=root,
+    )
+    assert admin.add_account(
+        publishing_ports, "north", "newsroom", "folder", "News", {}
+    )
+    assert not admin.add_account(
+        publishing_ports, "north", "newsroom", "folder", "News", {}
+    )
+
+    # intake: the broker is down, so the post waits in the outbox; the relay sends it.
+    draft = intake_domain.Draft(
+        "north", "u-teacher", "Sports day", "social_media", ("newsroom",), None
+    )
+    receipt = submit.submit_post(
+        draft,
+        [submit.Upload("a.jpg", io.BytesIO(JPEG))],
+        ports=intake_ports,
+        post_id="p1",
+        limit=10_000,
+    )
+    assert not receipt.published
+    bus = InMemoryBus()
+    relayed = relay_outbox(
+        intake.Ports(
+            ledger=intake_ports.ledger, originals=intake_ports.originals, publisher=bus
+        )
+    )
+    assert relayed == 1
+    assert intake_ports.ledger.pending() == []
+    [submitted] = bus.published
+    assert blobs["originals"].get(receipt.photos[0].key) == JPEG
+
+    # approval opens the post; redaction (simulated) reports the photo.
+    approval_handlers = approval.handler_map(approval_ports)
+    assert deliver(approval_handlers, "approval", submitted) == []
+    photo_id = receipt.photos[0].photo_id
+    blobs["redacted"].put(f"redacted/p1/{photo_id}.jpg", REDACTED)
+    redacted = contracts.seal(
+        contracts.PhotoRedacted(
+            photo_id=photo_id,
+            post_id="p1",
+            school_id="north",
+            redacted_key=f"redacted/p1/{photo_id}.jpg",
+            preview_key=f"previews/p1/{photo_id}.jpg",
+            sha256=hashlib.sha256(REDACTED).hexdigest(),
+            width=10,
+            height=10,
+        ),
+        producer="redaction",
+        cause=submitted,
+    )
+    deliver(approval_handlers, "approval", redacted)
+    assert approval_ports.book.get("p1").status == "awaiting_approval"
+
+    # an approver decides; the command comes back to approval's worker.
+    command = contracts.seal(
+        contracts.RecordDecision(post_id="p1", approver_id="u-approver", approve=True),
+        producer="approval",
+        actor="u-approver",
+    )
+    [approved] = deliver(approval_handlers, "approval", command)
+    assert same(deliver(approval_handlers, "approval", command), [approved])
+
+    # publishing writes the folder once, even when the approval is delivered twice.
+    publishing_handlers = publishing.handler_map(publishing_ports)
+    [published] = deliver(publishing_handlers, "publishing", approved)
+    assert same(deliver(publishing_handlers, "publishing", approved), [published])
+    folder = root / "north" / "newsroom" / "p1"
+    assert (folder / f"01-{photo_id}.jpg").read_bytes() == REDACTED
+    assert [p.name for p in folder.parent.iterdir()] == ["p1"]
+
+    deliver(approval_handlers, "approval", published)
+    post = approval_ports.book.get("p1")
+    assert post.status == "published"
+    assert [t.to_status for t in post.history] == [
+        "submitted",
+        "redacting",
+        "awaiting_approval",
+        "approved",
+        "published",
+    ]
+    assert [d.status for d in publishing_ports.deliveries.recent(post_id="p1")] == [
+        "done"
+    ]
+
+
+def test_on_postgresql_a_post_that_cannot_be_recorded_leaves_no_outbox_row(databases):
+    engine = migrated(databases["intake"], intake.MIGRATIONS, intake_adapters.metadata)
+    ledger = intake_adapters.SqlPostLedger(engine)
+    photo = intake_domain.Photo("a.jpg", "a" * 64, 10, intake_domain.JPEG)
+    stored = StoredPhoto("ph1", "r1", photo.key("p1"), photo)
+    draft = intake_domain.Draft("north", "u1", "", "social_media", ("newsroom",), None)
+    post = NewPost("p1", draft, (stored,))
+    first = contracts.seal(submit.submitted(post), producer="intake")
+    ledger.record(post, first)
+
+    with pytest.raises(sa.exc.IntegrityError):
+        ledger.record(post, contracts.seal(submit.submitted(post), producer="intake"))
+
+    assert [e.id for e in ledger.pending()] == [first.id]

@@ -1,0 +1,175 @@
+"""POST /api/posts: receipts, refusals, the store failing, the broker down."""
+
+from __future__ import annotations
+
+import hashlib
+
+from services.intake.outbox import relay_outbox
+from shared import contracts
+from tests.unit.intake.builders import a_form, a_jpeg, a_png, a_rig, an_identity, bearer
+from tests.unit.intake.fakes import FailingBlobStore, SwitchableBus
+
+TEACHER = an_identity(("north", "teacher"))
+
+
+def upload(rig, form, identity=TEACHER):
+    return rig.client().post(
+        "/api/posts",
+        data=form,
+        headers=bearer(identity),
+        content_type="multipart/form-data",
+    )
+
+
+def test_an_upload_stores_each_original_and_answers_a_receipt_per_file():
+    rig = a_rig()
+    jpeg, png = a_jpeg(), a_png()
+
+    res = upload(rig, a_form((jpeg, "a.jpg"), (png, "b.png")))
+
+    assert res.status_code == 201
+    body = res.get_json()
+    assert body["post_id"] == "post-1"
+    first, second = body["receipts"]
+    assert first["file"] == "a.jpg"
+    assert first["sha256"] == hashlib.sha256(jpeg).hexdigest()
+    assert first["bytes"] == len(jpeg)
+    assert first["stored_at"] == f"originals/post-1/{first['sha256']}.jpg"
+    assert second["stored_at"].endswith(".png")
+    assert rig.originals.get(first["stored_at"]) == jpeg
+    assert rig.originals.get(second["stored_at"]) == png
+
+
+def test_an_upload_publishes_post_submitted_as_the_teacher_and_marks_the_outbox_sent():
+    rig = a_rig()
+
+    res = upload(
+        rig,
+        a_form((a_jpeg(), "a.jpg"), accounts="newsroom, web", publish_on="2030-05-01"),
+    )
+
+    assert res.status_code == 201
+    [envelope] = rig.bus.published
+    assert envelope.actor == "u-teacher"
+    message = contracts.parse(envelope)
+    assert isinstance(message, contracts.PostSubmitted)
+    assert message.accounts == ["newsroom", "web"]
+    assert message.school_id == "north"
+    assert message.author_id == "u-teacher"
+    assert str(message.publish_on) == "2030-05-01"
+    assert message.photos[0].original_key == res.get_json()["receipts"][0]["stored_at"]
+    assert rig.ledger.pending() == []
+
+
+def test_repeated_account_fields_are_accepted():
+    rig = a_rig()
+    form = a_form((a_jpeg(), "a.jpg"))
+    form["accounts"] = ["newsroom", "web"]
+
+    upload(rig, form)
+
+    [message] = [contracts.parse(e) for e in rig.bus.published]
+    assert message.accounts == ["newsroom", "web"]
+
+
+def test_an_empty_file_is_refused_and_nothing_is_kept():
+    rig = a_rig()
+
+    res = upload(rig, a_form((a_jpeg(), "a.jpg"), (b"", "empty.jpg")))
+
+    assert res.status_code == 400
+    assert res.get_json()["error"] == "empty_file"
+    assert rig.originals.blobs == {}
+    assert rig.ledger.posts == {}
+
+
+def test_a_file_over_the_limit_is_refused_with_413():
+    rig = a_rig(limit=1000)
+
+    res = upload(rig, a_form((a_jpeg() + b"\0" * 2000, "big.jpg")))
+
+    assert res.status_code == 413
+    assert res.get_json()["error"] == "file_too_large"
+    assert rig.ledger.posts == {}
+
+
+def test_a_file_that_is_not_an_image_is_refused_with_415_whatever_its_name():
+    rig = a_rig()
+
+    res = upload(rig, a_form((b"%PDF-1.7 not a photo", "holiday.jpg")))
+
+    assert res.status_code == 415
+    assert res.get_json()["error"] == "unsupported_format"
+
+
+def test_a_post_without_photos_or_accounts_is_refused():
+    rig = a_rig()
+
+    no_photos = upload(rig, a_form())
+    no_accounts = upload(rig, a_form((a_jpeg(), "a.jpg"), accounts=""))
+
+    assert no_photos.status_code == 400
+    assert no_photos.get_json()["error"] == "no_photos"
+    assert no_accounts.status_code == 400
+    assert no_accounts.get_json()["error"] == "no_accounts"
+
+
+def test_a_bad_publish_date_is_a_400():
+    rig = a_rig()
+
+    res = upload(rig, a_form((a_jpeg(), "a.jpg"), publish_on="next tuesday"))
+
+    assert res.status_code == 400
+    assert res.get_json()["error"] == "invalid_input"
+
+
+def test_the_same_photo_twice_in_one_post_is_refused():
+    rig = a_rig()
+    jpeg = a_jpeg()
+
+    res = upload(rig, a_form((jpeg, "a.jpg"), (jpeg, "copy.jpg")))
+
+    assert res.status_code == 400
+    assert res.get_json()["error"] == "duplicate_photo"
+
+
+def test_a_store_failing_mid_upload_leaves_no_receipt_no_post_and_no_outbox_row():
+    store = FailingBlobStore(good=1)
+    rig = a_rig(originals=store)
+
+    res = upload(rig, a_form((a_jpeg(), "a.jpg"), (a_png(), "b.png")))
+
+    assert res.status_code == 503
+    assert res.get_json()["error"] == "storage_unavailable"
+    assert "receipts" not in res.get_json()
+    assert rig.ledger.posts == {}
+    assert rig.ledger.outbox == {}
+    assert rig.bus.published == []
+    assert store.blobs == {}
+
+
+def test_with_the_broker_down_the_post_is_kept_and_its_message_waits_in_the_outbox():
+    rig = a_rig(bus=SwitchableBus(up=False))
+
+    res = upload(rig, a_form((a_jpeg(), "a.jpg")))
+
+    assert res.status_code == 201
+    assert res.get_json()["queued"] is True
+    assert "post-1" in rig.ledger.posts
+    assert len(rig.ledger.pending()) == 1
+    assert rig.bus.published == []
+
+
+def test_the_relay_publishes_a_pending_post_once_the_broker_is_back_and_only_once():
+    rig = a_rig(bus=SwitchableBus(up=False))
+    upload(rig, a_form((a_jpeg(), "a.jpg")))
+    [waiting] = rig.ledger.pending()
+    assert relay_outbox(rig.ports) == 0
+
+    rig.bus.up = True
+    first = relay_outbox(rig.ports)
+    second = relay_outbox(rig.ports)
+
+    assert (first, second) == (1, 0)
+    assert [e.id for e in rig.bus.published] == [waiting.id]
+    assert rig.ledger.pending() == []

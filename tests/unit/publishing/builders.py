@@ -1,0 +1,125 @@
+"""Builders for publishing tests."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from services.publishing import adapters
+from services.publishing.app import create_app
+from services.publishing.bootstrap import Ports, handler_map
+from services.publishing.domain import Account
+from shared import auth, contracts
+from shared.config import Settings
+from shared.testing import InMemoryBlobStore
+from tests.unit.publishing.fakes import InMemoryAccountDirectory, InMemoryDeliveryLog
+
+SECRET = "publishing-test-secret-0123456789-0123456789"
+IMAGE = b"\xff\xd8\xff redacted pixels"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.at += timedelta(seconds=1)
+        return self.at
+
+
+def an_account(
+    account_id: str = "newsroom", school: str = "north", **kwargs: Any
+) -> Account:
+    return Account(
+        account_id=account_id,
+        school_id=school,
+        kind=kwargs.pop("kind", "folder"),
+        name=f"{account_id} folder",
+        **kwargs,
+    )
+
+
+@dataclass
+class Rig:
+    ports: Ports
+    accounts: InMemoryAccountDirectory
+    deliveries: InMemoryDeliveryLog
+    redacted: InMemoryBlobStore
+    root: Path
+    app: Flask
+
+    def handle(self, message: contracts.Message) -> list[contracts.Message]:
+        return list(handler_map(self.ports)[type(message)](message))
+
+
+def a_rig(tmp_path: Path, *accounts: Account, targets: Any = None) -> Rig:
+    directory = InMemoryAccountDirectory(*(accounts or (an_account(),)))
+    log, redacted = InMemoryDeliveryLog(), InMemoryBlobStore()
+    root = tmp_path / "published"
+    ports = Ports(
+        accounts=directory,
+        deliveries=log,
+        redacted=redacted,
+        targets=targets or {"folder": adapters.FolderTarget(root)},
+        publish_root=root,
+        now=Clock(),
+    )
+    settings = Settings(
+        service="publishing",
+        data_dir=tmp_path,
+        amqp_url="memory://",
+        database_url="sqlite://",
+        secret_key=SECRET,
+        publish_root=root,
+    )
+    return Rig(ports, directory, log, redacted, root, create_app(ports, settings))
+
+
+def approved(
+    rig: Rig,
+    post_id: str = "p1",
+    *,
+    accounts: tuple[str, ...] = ("newsroom",),
+    school: str = "north",
+    images: tuple[bytes, ...] = (IMAGE,),
+) -> contracts.PostApproved:
+    """A PostApproved whose redacted images are in the rig's redacted store."""
+    refs = []
+    for n, data in enumerate(images, start=1):
+        key = f"redacted/{post_id}/ph{n}.jpg"
+        rig.redacted.put(key, data)
+        refs.append(
+            contracts.ApprovedImage(
+                photo_id=f"ph{n}",
+                redacted_key=key,
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
+        )
+    return contracts.PostApproved(
+        post_id=post_id,
+        school_id=school,
+        author_id="u-teacher",
+        approved_by="u-approver",
+        caption="Sports day!",
+        accounts=list(accounts),
+        images=refs,
+    )
+
+
+def an_identity(*roles: tuple[str, str], user_id: str = "u1") -> auth.Identity:
+    return auth.Identity(
+        user_id=user_id,
+        username=user_id,
+        display_name=user_id,
+        roles=frozenset(roles),
+        session_id=f"s-{user_id}",
+    )
+
+
+def bearer(identity: auth.Identity) -> dict[str, str]:
+    return {"Authorization": f"Bearer {auth.issue_token(SECRET, identity, kind='api')}"}
