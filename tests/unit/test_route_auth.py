@@ -85,6 +85,9 @@ def test_no_route_answers_an_identity_without_the_right_role(system: embedded.Sy
     for name, app, view, rule, method in routes(system):
         if getattr(view, "safepost_public", False) or rule.startswith("/static"):
             continue
+        if getattr(view, "safepost_roles", None) == () and (name, rule) == ("identity",
+                                                                            "/auth/me"):
+            continue  # "who am I" answers any signed-in identity, and nothing else
 
         response = app.test_client().open(
             concrete(rule), method=method,
