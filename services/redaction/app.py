@@ -1,0 +1,24 @@
+"""The redaction HTTP app: photo status for the people who may see it."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from services.redaction import api
+from services.redaction.bootstrap import SERVICE, Ports, ready_checks, real_ports
+from shared import web
+from shared.config import Settings
+
+
+def create_app(ports: Ports | None = None, settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env(SERVICE)
+    ports = ports or real_ports(settings)
+    app = web.create_app(
+        SERVICE,
+        secret_key=settings.secret_key,
+        ports=ports,
+        ready_checks=ready_checks(ports),
+        secure_cookies=settings.secure_cookies,
+    )
+    app.register_blueprint(api.bp)
+    return app

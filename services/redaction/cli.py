@@ -1,0 +1,138 @@
+"""Redact one file on disk with exactly the service's code, no pupils known.
+
+Every face is masked (reason ``unknown``). Used by ``safepost redact``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from services.redaction import adapters, domain, handlers
+from shared import contracts
+from shared.storage import BlobNotFoundError, check_key
+
+_detector: adapters.CenterFaceDetector | None = None
+_lock = threading.Lock()
+
+
+def detector() -> adapters.CenterFaceDetector:
+    """One CenterFace session per process."""
+    global _detector
+    with _lock:
+        if _detector is None:
+            _detector = adapters.CenterFaceDetector()
+        return _detector
+
+
+def redact_file(
+    input_path: str | Path,
+    output_path: str | Path,
+    report_path: str | Path | None = None,
+    *,
+    limits: domain.Limits | None = None,
+) -> dict[str, Any]:
+    """Write a redacted copy of ``input_path``; return (and write) the face report.
+
+    Boxes are the regions actually masked, in the output image's pixels. A file that
+    cannot be processed safely raises PhotoRefusedError (its ``reason`` says why).
+    """
+    data = Path(input_path).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    post_id = photo_id = digest[:32]
+    stores = {area: _MemoryStore() for area in ("originals", "redacted", "previews")}
+    stores["originals"].put(f"originals/{post_id}/{digest}.img", data)
+    records, limits = _MemoryRecords(), limits or domain.Limits()
+    submitted = contracts.PostSubmitted(
+        post_id=post_id,
+        school_id="cli",
+        author_id="cli",
+        accounts=["cli"],
+        photos=[
+            contracts.PhotoRef(
+                photo_id=photo_id,
+                sha256=digest,
+                bytes=max(1, len(data)),
+                original_key=f"originals/{post_id}/{digest}.img",
+            )
+        ],
+    )
+    [detected] = handlers.detect_faces(
+        submitted,
+        originals=stores["originals"],
+        detector=detector(),
+        encoder=adapters.NoEncoder(),
+        records=records,
+        limits=limits,
+    )
+    if isinstance(detected, contracts.PhotoRefused):
+        raise domain.PhotoRefusedError(detected.reason, detected.detail)
+    decided = contracts.FacesDecided(
+        photo_id=photo_id, post_id=post_id, school_id="cli"
+    )
+    [redacted] = handlers.redact_photo(
+        decided,
+        originals=stores["originals"],
+        redacted=stores["redacted"],
+        previews=stores["previews"],
+        records=records,
+        limits=limits,
+    )
+    assert isinstance(redacted, contracts.PhotoRedacted)
+    Path(output_path).write_bytes(stores["redacted"].get(redacted.redacted_key))
+    report = {
+        "faces": [
+            {
+                "box": list(f.box),
+                "masked": f.masked,
+                "reason": f.reason,
+                "pupil_id": f.pupil_id,
+            }
+            for f in redacted.faces
+        ]
+    }
+    if report_path is not None:
+        Path(report_path).write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+class _MemoryStore:
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    def put(self, key: str, data: bytes, content_type: str = "") -> None:
+        self.blobs[check_key(key)] = data
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.blobs[key]
+        except KeyError:
+            raise BlobNotFoundError(f"no blob {key}") from None
+
+    def exists(self, key: str) -> bool:
+        return key in self.blobs
+
+    def delete(self, key: str) -> None:
+        self.blobs.pop(key, None)
+
+    def presigned_get(self, key: str, expires: int = 300) -> str | None:
+        return None
+
+
+class _MemoryRecords:
+    def __init__(self) -> None:
+        self.records: dict[str, domain.PhotoRecord] = {}
+
+    def find(self, photo_id: str) -> domain.PhotoRecord | None:
+        return self.records.get(photo_id)
+
+    def add(self, record: domain.PhotoRecord) -> domain.PhotoRecord:
+        return self.records.setdefault(record.photo_id, record)
+
+    def finish(self, photo_id: str, redaction: domain.Redaction) -> None:
+        from dataclasses import replace
+
+        self.records[photo_id] = replace(self.records[photo_id], redaction=redaction)

@@ -1,0 +1,3 @@
+from shared.db import run_env
+
+run_env()

@@ -1,0 +1,60 @@
+"""Redaction's SQL adapter and migrations on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.redaction import adapters, domain
+from services.redaction.bootstrap import MIGRATIONS
+from shared import db
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture()
+def engine(postgres_url):
+    engine = db.make_engine(postgres_url)
+    db.migrate(engine, MIGRATIONS)
+    yield engine
+    engine.dispose()
+
+
+def test_the_migrated_postgres_schema_matches_the_tables_the_code_uses(engine):
+    with engine.connect() as conn:
+        assert db.schema_diffs(conn, adapters.metadata) == []
+
+
+def test_a_photo_is_recorded_once_and_its_redaction_kept(engine):
+    records = adapters.SqlPhotoRecords(engine)
+    record = domain.PhotoRecord(
+        photo_id="p1",
+        post_id="post-1",
+        school_id="hill",
+        original_key="originals/post-1/x.jpg",
+        width=10,
+        height=10,
+        faces=(domain.Face(0, (1, 1, 5, 5), 0.5),),
+    )
+    records.add(record)
+    records.add(
+        domain.PhotoRecord(
+            photo_id="p1",
+            post_id="other",
+            school_id="dale",
+            original_key="originals/other/y.jpg",
+        )
+    )
+    redaction = domain.Redaction(
+        "redacted/post-1/p1.jpg",
+        "previews/post-1/p1.jpg",
+        "0" * 64,
+        10,
+        10,
+        (domain.FaceOutcome(0, (0, 0, 6, 6), True, "unknown", None),),
+    )
+
+    records.finish("p1", redaction)
+
+    assert records.find("p1") == domain.PhotoRecord(
+        **{**record.__dict__, "redaction": redaction}
+    )

@@ -1,0 +1,128 @@
+"""Fakes and builders for the redaction tests."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+from PIL import Image
+
+from services.redaction import domain
+from services.redaction.bootstrap import Ports
+from shared import contracts
+from shared.testing import InMemoryBlobStore
+
+
+class FakeDetector:
+    """Finds the given boxes in any image; remembers the shapes it was shown."""
+
+    def __init__(self, *boxes: domain.Box):
+        self.boxes = list(boxes)
+        self.shapes: list[tuple[int, ...]] = []
+
+    def detect(self, rgb: np.ndarray) -> list[tuple[domain.Box, float]]:
+        self.shapes.append(rgb.shape)
+        return [(box, 0.9) for box in self.boxes]
+
+
+class FakeEncoder:
+    def encode(
+        self, rgb: np.ndarray, boxes: Sequence[domain.Box]
+    ) -> list[list[float] | None]:
+        return [[float(i)] * 128 for i, _ in enumerate(boxes)]
+
+
+class InMemoryPhotoRecords:
+    def __init__(self) -> None:
+        self.records: dict[str, domain.PhotoRecord] = {}
+
+    def find(self, photo_id: str) -> domain.PhotoRecord | None:
+        return self.records.get(photo_id)
+
+    def add(self, record: domain.PhotoRecord) -> domain.PhotoRecord:
+        return self.records.setdefault(record.photo_id, record)
+
+    def finish(self, photo_id: str, redaction: domain.Redaction) -> None:
+        self.records[photo_id] = replace(self.records[photo_id], redaction=redaction)
+
+
+def fake_ports(detector: FakeDetector | None = None, **limits: int | str) -> Ports:
+    return Ports(
+        originals=InMemoryBlobStore(),
+        redacted=InMemoryBlobStore(),
+        previews=InMemoryBlobStore(),
+        records=InMemoryPhotoRecords(),
+        detector=detector or FakeDetector(),
+        encoder=FakeEncoder(),
+        limits=domain.Limits(**limits),  # type: ignore[arg-type]
+    )
+
+
+def a_picture(width: int = 320, height: int = 240) -> Image.Image:
+    """A smooth colour gradient (so masked regions clearly change)."""
+    x = np.linspace(0, 255, width, dtype=np.float32)[np.newaxis, :]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, np.newaxis]
+    rgb = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], axis=2).astype(np.uint8)
+    return Image.fromarray(rgb, "RGB")
+
+
+def jpeg_bytes(image: Image.Image | None = None, **save: object) -> bytes:
+    buffer = io.BytesIO()
+    (image or a_picture()).save(buffer, "JPEG", quality=95, **save)
+    return buffer.getvalue()
+
+
+def a_post(
+    ports: Ports, *files: bytes, post_id: str = "post-1", school_id: str = "hill"
+) -> contracts.PostSubmitted:
+    """A submitted post whose originals are in the ports' originals store."""
+    photos = []
+    for i, data in enumerate(files or (jpeg_bytes(),)):
+        digest = hashlib.sha256(data).hexdigest()
+        key = f"originals/{post_id}/{digest}.jpg"
+        ports.originals.put(key, data)
+        photos.append(
+            contracts.PhotoRef(
+                photo_id=f"{post_id}-photo-{i}",
+                original_key=key,
+                sha256=digest,
+                bytes=max(1, len(data)),
+            )
+        )
+    return contracts.PostSubmitted(
+        post_id=post_id,
+        school_id=school_id,
+        author_id="teacher-1",
+        accounts=["hill-facebook"],
+        photos=photos,
+    )
+
+
+def decided(
+    photo_id: str, *decisions: contracts.FaceDecision, post_id: str = "post-1"
+) -> contracts.FacesDecided:
+    return contracts.FacesDecided(
+        photo_id=photo_id, post_id=post_id, school_id="hill", decisions=list(decisions)
+    )
+
+
+def show(index: int, pupil: str = "ada") -> contracts.FaceDecision:
+    return contracts.FaceDecision(
+        index=index, show=True, pupil_id=pupil, reason="consented"
+    )
+
+
+def hide(index: int, reason: str = "no_consent") -> contracts.FaceDecision:
+    return contracts.FaceDecision(index=index, show=False, reason=reason)
+
+
+def changed_fraction(before: Image.Image, after: Image.Image, box: domain.Box) -> float:
+    """Share of a box's pixels whose colour moved by more than JPEG noise."""
+    left, top, right, bottom = box
+    a = np.asarray(before.convert("RGB"), dtype=np.int16)[top:bottom, left:right]
+    b = np.asarray(after.convert("RGB"), dtype=np.int16)[top:bottom, left:right]
+    moved = np.abs(a - b).max(axis=2) > 24
+    return float(moved.mean())
