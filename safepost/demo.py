@@ -15,7 +15,11 @@ SCHOOLS = {
     "riverside": "Riverside Academy",
 }
 ROLES = ("teacher", "approver", "it_auditor", "admin")
-FOLDER_ACCOUNT = "newsroom"  # one folder publishing target per school
+
+
+def folder_account(school: str) -> str:
+    """The school's folder publishing target (account ids are unique across the trust)."""
+    return f"{school}-newsroom"
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ def demo_users() -> list[tuple[str, str, list[RoleGrant]]]:
             people.append((username, display, [RoleGrant(school, role)]))
     people.append(("coo", "Chief Operating Officer (trust)", [RoleGrant("*", "approver")]))
     people.append(("trust-admin", "Trust administrator", [RoleGrant("*", "admin")]))
+    people.append(("trust-it", "Trust IT services manager", [RoleGrant("*", "it_auditor")]))
     return people
 
 
@@ -44,9 +49,10 @@ def seed(system_ports: dict[str, Any], publish_root: Path) -> list[DemoUser]:
 
     for slug, name in SCHOOLS.items():
         consent_admin.add_school(system_ports["consent"], slug, name)
+        account = folder_account(slug)
         publishing_admin.add_account(
-            system_ports["publishing"], slug, FOLDER_ACCOUNT, "folder",
-            f"{name} newsroom folder", {"path": str(publish_root / slug / FOLDER_ACCOUNT)},
+            system_ports["publishing"], slug, account, "folder",
+            f"{name} newsroom folder", {"path": str(publish_root / slug / account)},
         )
     users: UserStore = system_ports["identity"].users
     created: list[DemoUser] = []

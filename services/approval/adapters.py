@@ -146,7 +146,13 @@ class SqlPhotoReports:
             "preview_key": report.preview_key,
             "sha256": report.sha256,
             "faces": [
-                {"index": f.index, "masked": f.masked, "reason": f.reason}
+                {
+                    "index": f.index,
+                    "masked": f.masked,
+                    "reason": f.reason,
+                    "box": list(f.box) if f.box else None,
+                    "pupil_id": f.pupil_id,
+                }
                 for f in report.faces
             ],
             "refused": report.refused,
@@ -175,7 +181,14 @@ class SqlPhotoReports:
                 sha256=r.sha256,
                 refused=r.refused,
                 faces=tuple(
-                    Face(f["index"], f["masked"], f.get("reason")) for f in r.faces
+                    Face(
+                        f["index"],
+                        f["masked"],
+                        f.get("reason"),
+                        tuple(f["box"]) if f.get("box") else None,
+                        f.get("pupil_id"),
+                    )
+                    for f in r.faces
                 ),
             )
             for r in rows

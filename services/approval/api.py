@@ -80,7 +80,13 @@ def _detail(post: domain.Post) -> dict[str, Any]:
                 if report and report.preview_key
                 else None,
                 "faces": [
-                    {"index": f.index, "masked": f.masked, "reason": f.reason}
+                    {
+                        "index": f.index,
+                        "masked": f.masked,
+                        "reason": f.reason,
+                        "box": list(f.box) if f.box else None,
+                        "pupil_id": f.pupil_id,
+                    }
                     for f in (report.faces if report else ())
                 ],
             }
@@ -141,6 +147,7 @@ def decide(post_id: str) -> Any:
         approver_id=identity.user_id,
         approve=body.approve,
         reason=body.reason.strip(),
+        school_id=post.school_id,
     )
     envelope = contracts.seal(command, producer=SERVICE, actor=identity.user_id)
     try:

@@ -58,6 +58,8 @@ class Face:
     index: int
     masked: bool
     reason: str | None = None
+    box: tuple[int, int, int, int] | None = None  # masked region, or a shown face's box
+    pupil_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,9 @@ def photo_redacted(
     event: contracts.PhotoRedacted, *, book: PostBook, reports: PhotoReports, now: Clock
 ) -> list[contracts.Message]:
     """Keep the photo's report; with every photo redacted the post awaits approval."""
-    faces = tuple(domain.Face(f.index, f.masked, f.reason) for f in event.faces)
+    faces = tuple(
+        domain.Face(f.index, f.masked, f.reason, tuple(f.box), f.pupil_id) for f in event.faces
+    )
     reports.put(
         domain.PhotoReport(
             photo_id=event.photo_id,

@@ -19,6 +19,7 @@ class RecordDecision(Command):
     approver_id: str
     approve: bool
     reason: str = ""
+    school_id: str | None = None  # lets a school's auditors see their decisions
 
 
 class ApprovedImage(Model):

@@ -101,7 +101,8 @@ def test_a_post_is_visible_to_its_author_and_the_schools_approvers_only():
 
     assert author.status_code == approver.status_code == 200
     assert approver.get_json()["photos"][0]["faces"] == [
-        {"index": 0, "masked": True, "reason": "unknown"}
+        {"index": 0, "masked": True, "reason": "unknown", "box": [1, 2, 30, 40],
+         "pupil_id": None}
     ]
     assert other.status_code == 403
     assert missing.status_code == 404
@@ -118,7 +119,7 @@ def test_a_decision_is_sent_as_a_command_by_the_approver_and_answered_202():
     assert envelope.id == res.get_json()["command_id"]
     assert envelope.actor == "u-approver"
     assert contracts.parse(envelope) == contracts.RecordDecision(
-        post_id="p1", approver_id="u-approver", approve=True
+        post_id="p1", approver_id="u-approver", approve=True, school_id="north"
     )
 
 
