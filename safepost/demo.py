@@ -68,6 +68,7 @@ def seed(system_ports: dict[str, Any], publish_root: Path) -> list[DemoUser]:
 
 def write_credentials(data_dir: Path, created: list[DemoUser]) -> Path:
     """Append new demo passwords to a file only the owner can read."""
+    data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "demo-credentials.txt"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a") as fh:

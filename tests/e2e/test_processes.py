@@ -125,10 +125,10 @@ def stack(tmp_path: Path, amqp_vhost: str, postgres_admin_url: str,
     })
     s = Stack(tmp_path, env)
     try:
-        subprocess.run([str(BIN / "safepost"), "migrate"], cwd=REPO, env=env, check=True,
-                       capture_output=True, timeout=300)
-        subprocess.run([str(BIN / "safepost"), "seed-demo"], cwd=REPO, env=env, check=True,
-                       capture_output=True, timeout=120)
+        for command in (["migrate"], ["seed-demo"]):
+            done = subprocess.run([str(BIN / "safepost"), *command], cwd=REPO, env=env,
+                                  capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, f"safepost {command}: {done.stdout}{done.stderr}"
         creds = (tmp_path / "var" / "demo-credentials.txt").read_text().splitlines()
         passwords = {line.split("\t")[0]: line.split("\t")[1] for line in creds}
         for service in SERVICES:
@@ -142,7 +142,7 @@ def stack(tmp_path: Path, amqp_vhost: str, postgres_admin_url: str,
                 try:
                     if requests.get(f"{url}/readyz", timeout=2).status_code != 200:
                         return False
-                except requests.ConnectionError:
+                except requests.RequestException:
                     return False
             return all(_queue_consumers(amqp_vhost, q) >= 1 for q in
                        ("redaction", "consent", "approval", "publishing", "audit"))
