@@ -1,15 +1,15 @@
 """The message bus: one durable topic exchange, a quorum queue per service, DLQs.
 
-Delivery is at least once. A worker validates the envelope, dispatches on type, publishes
-the handler's returned messages with publisher confirms (and ``mandatory``, so an
-unroutable message is an error), and only then acks. A handler exception sends the
-message to ``<service>.dlq`` with the cause in its headers and the worker goes on. A lost
-connection reconnects and resumes; unacked messages are redelivered by the broker and the
-quorum queue's ``x-delivery-limit`` dead-letters a message that keeps killing workers.
+Delivery is at least once. A worker validates the envelope, dispatches on type,
+publishes the handler's returned messages (persistent, ``mandatory``, publisher confirms
+with a timeout) and only then acks. A bad envelope or a handler exception copies the
+message to ``<service>.dlq`` with the cause in ``x-safepost-*`` headers, logs it and
+goes on. A lost connection reconnects and resumes; the broker redelivers unacked
+messages and the quorum queue's ``x-delivery-limit`` dead-letters a message that keeps
+killing workers.
 
-The same code runs on kombu's ``memory://`` transport in the embedded mode, which has no
-durability, no redelivery after a crash, no delivery limit, no publisher confirms and no
-unroutable detection (see docs/architecture.md).
+The same code runs on kombu's ``memory://`` transport in the embedded mode; what that
+mode cannot do is listed in docs/architecture.md ("Messaging").
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from kombu.common import ignore_errors
 from kombu.connection import Connection
 from kombu.entity import Exchange, Queue, binding
 from kombu.messaging import Consumer, Producer
@@ -35,22 +37,42 @@ EXCHANGE_NAME = "posting"
 DLX_NAME = "posting.dlx"
 DELIVERY_LIMIT = 5
 CONFIRM_TIMEOUT = 10.0
+HEARTBEAT = 60  # a handler may block the consumer's heartbeats for up to 2x this
+MEMORY_POLL = 0.02  # seconds between polls of an empty memory:// queue
+STOP_POLL = 0.25  # how often an idle worker checks whether it was asked to stop
+RETRY_POLICY = {
+    "max_retries": 3,
+    "interval_start": 0.2,
+    "interval_step": 0.5,
+    "interval_max": 2.0,
+}
 
 Handler = Callable[[Any], Sequence[contracts.Message]]
 HandlerMap = Mapping[type[contracts.Message], Handler]
+# Gets the raw envelope of a type with no handler in the map (audit keeps them all).
+EnvelopeHandler = Callable[[contracts.Envelope], Sequence[contracts.Message]]
 
 
 class UnroutableError(Exception):
-    """The broker returned a mandatory message: no queue is bound for its type."""
+    """No queue is bound for a mandatory message (the broker returned it)."""
+
+
+class _StoppedError(Exception):
+    """A stopped worker gives up waiting for the broker."""
 
 
 class Publisher(Protocol):
     def publish(self, envelopes: Sequence[contracts.Envelope]) -> None:
-        """Send every envelope durably; return only when the broker confirmed them all."""
+        """Send every envelope durably; return only once the broker confirmed all."""
 
 
 def exchange() -> Exchange:
     return Exchange(EXCHANGE_NAME, type="topic", durable=True)
+
+
+def default_exchange() -> Exchange:
+    """The nameless direct exchange: routing key = queue name, one queue only."""
+    return Exchange("")
 
 
 def dead_letter_exchange() -> Exchange:
@@ -79,10 +101,10 @@ def service_queue(service: str, keys: Sequence[str]) -> Queue:
 
 
 def dead_letter_queue(service: str) -> Queue:
-    dlx = dead_letter_exchange()
+    """``<service>.dlq``: what the service could not handle, kept for replay."""
     return Queue(
         f"{service}.dlq",
-        exchange=dlx,
+        exchange=dead_letter_exchange(),
         routing_key=service,
         durable=True,
         queue_arguments={"x-queue-type": "quorum"},
@@ -93,92 +115,147 @@ def is_memory(url: str) -> bool:
     return url.startswith("memory://")
 
 
-def connect(url: str) -> Connection:
-    options: dict[str, Any] = {}
-    if not is_memory(url):
-        options = {"confirm_publish": True}
-    return Connection(url, transport_options=options, heartbeat=30 if not is_memory(url) else 0)
-
-
-def _wire(envelope: contracts.Envelope) -> dict[str, Any]:
-    return {
-        "body": envelope.model_dump_json().encode(),
-        "routing_key": envelope.routing_key,
-        "content_type": "application/json",
-        "content_encoding": "utf-8",
-        "delivery_mode": 2,
-        "message_id": envelope.id,
-        "correlation_id": envelope.correlation_id,
-        "type": envelope.type,
-    }
-
-
-class KombuPublisher:
-    """Thread-safe publisher: persistent messages, confirms with a timeout, mandatory."""
-
-    def __init__(self, url: str, *, confirm_timeout: float = CONFIRM_TIMEOUT):
-        self.url = url
-        self.confirm_timeout = confirm_timeout
-        self._lock = threading.Lock()
-        self._connection: Connection | None = None
-        self._producer: Producer | None = None
-        self._returned: list[str] = []
-
-    def _on_return(self, exc: Exception, ex: str, key: str, message: Any) -> None:
-        self._returned.append(f"{key}: {exc}")
-
-    def _ensure_producer(self) -> Producer:
-        if self._producer is None:
-            self._connection = connect(self.url)
-            self._connection.ensure_connection(max_retries=5)
-            self._producer = Producer(
-                self._connection.channel(),
-                exchange=exchange(),
-                on_return=None if is_memory(self.url) else self._on_return,
-            )
-            exchange()(self._producer.channel).declare()
-        return self._producer
-
-    def publish(self, envelopes: Sequence[contracts.Envelope]) -> None:
-        """Publish and wait for the broker's confirm of each; raise if any is unroutable."""
-        if not envelopes:
-            return
-        with self._lock:
-            producer = self._ensure_producer()
-            memory = is_memory(self.url)
-            for envelope in envelopes:
-                self._returned.clear()
-                producer.publish(
-                    **_wire(envelope),
-                    mandatory=not memory,
-                    retry=True,
-                    retry_policy={"max_retries": 5, "interval_start": 0.2,
-                                  "interval_step": 0.5, "interval_max": 2},
-                    confirm_timeout=None if memory else self.confirm_timeout,
-                )
-                if self._returned:
-                    raise UnroutableError(f"unroutable {envelope.type}: {self._returned[0]}")
-                logger.debug("published %s %s", envelope.type, envelope.id)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.release()
-            self._connection = None
-            self._producer = None
+def connect(url: str, *, heartbeat: int = HEARTBEAT) -> Connection:
+    """A (lazy) connection: confirms on every channel, except on ``memory://``."""
+    if is_memory(url):
+        return Connection(url, transport_options={"polling_interval": MEMORY_POLL})
+    return Connection(
+        url,
+        heartbeat=heartbeat,
+        connect_timeout=10,
+        transport_options={"confirm_publish": True},
+    )
 
 
 def declare_topology(url: str, service: str, keys: Sequence[str]) -> None:
     """Declare the exchange, the service's queue with its bindings, the DLX and DLQ."""
     with connect(url) as conn:
-        channel = conn.default_channel
-        exchange()(channel).declare()
-        dead_letter_exchange()(channel).declare()
-        dead_letter_queue(service)(channel).declare()
-        service_queue(service, keys)(channel).declare()
+        _declare(conn.default_channel, service, keys)
 
 
-class Worker(ConsumerMixin):  # type: ignore[misc]
+def _declare(channel: Any, service: str, keys: Sequence[str]) -> Queue:
+    exchange()(channel).declare()
+    dead_letter_exchange()(channel).declare()
+    dead_letter_queue(service)(channel).declare()
+    queue = service_queue(service, keys)
+    queue(channel).declare()
+    return queue
+
+
+def _memory_routes(channel: Any, exchange_name: str, routing_key: str) -> bool:
+    """Would the in-memory broker deliver this? (It has no ``mandatory`` of its own.)"""
+    if not exchange_name:
+        return bool(channel._has_queue(routing_key))
+    try:
+        table = channel.get_table(exchange_name)
+    except KeyError:
+        return False
+    kind = channel.typeof(exchange_name)
+    return bool(kind.lookup(table, exchange_name, routing_key, None))
+
+
+class KombuPublisher:
+    """Thread-safe publisher: persistent, ``mandatory``, confirmed within a timeout.
+
+    A lost connection is re-established and the publish retried (a duplicate is
+    harmless: ids are deterministic). An unroutable message raises ``UnroutableError``.
+    """
+
+    def __init__(self, url: str, *, confirm_timeout: float = CONFIRM_TIMEOUT):
+        self.url = url
+        self.confirm_timeout = confirm_timeout
+        self._memory = is_memory(url)
+        self._lock = threading.Lock()
+        self._connection: Connection | None = None
+        self._producer: Producer | None = None
+        self._returned: list[str] = []
+
+    def publish(self, envelopes: Sequence[contracts.Envelope]) -> None:
+        """Publish each envelope to the topic exchange; return all confirmed."""
+        for envelope in envelopes:
+            self.send(
+                envelope.model_dump_json().encode(),
+                exchange=exchange(),
+                routing_key=envelope.routing_key,
+                message_id=envelope.id,
+                correlation_id=envelope.correlation_id,
+                type=envelope.type,
+            )
+            logger.debug("published %s %s", envelope.type, envelope.id)
+
+    def send(
+        self,
+        body: bytes,
+        *,
+        exchange: Exchange,
+        routing_key: str,
+        headers: Mapping[str, Any] | None = None,
+        **properties: Any,
+    ) -> None:
+        """One persistent, confirmed message; UnroutableError if no queue takes it."""
+        with self._lock:
+            producer = self._ensure_producer()
+            if self._memory and not _memory_routes(
+                producer.channel, exchange.name, routing_key
+            ):
+                raise UnroutableError(
+                    f"no queue bound for {routing_key!r} on "
+                    f"{exchange.name or '(default)'}"
+                )
+            self._returned.clear()
+            sent = False
+            try:
+                producer.publish(
+                    body,
+                    exchange=exchange,
+                    routing_key=routing_key,
+                    headers=dict(headers or {}),
+                    content_type="application/json",
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                    mandatory=True,
+                    declare=[exchange] if exchange.name else [],
+                    retry=True,
+                    retry_policy=dict(RETRY_POLICY),
+                    confirm_timeout=None if self._memory else self.confirm_timeout,
+                    **properties,
+                )
+                sent = True
+            finally:
+                if not sent:  # start afresh next time: the channel may be unusable
+                    self._reset()
+            if self._returned:
+                raise UnroutableError(f"unroutable: {self._returned[0]}")
+
+    def _on_return(self, exc: Exception, exchange: str, key: str, message: Any) -> None:
+        self._returned.append(f"{key!r} on {exchange or '(default)'}: {exc}")
+
+    def _ensure_producer(self) -> Producer:
+        if self._producer is None:
+            # No heartbeats: nothing would service them between publishes; a dead
+            # connection shows at the next publish (confirm timeout) and is replaced.
+            conn = connect(self.url, heartbeat=0)
+            conn.ensure_connection(**RETRY_POLICY)
+            self._connection = conn
+            self._producer = Producer(
+                conn.default_channel,
+                # memory:// never returns; its event registry is global: stay out
+                on_return=None if self._memory else self._on_return,
+            )
+        return self._producer
+
+    def _reset(self) -> None:
+        if self._connection is not None:
+            ignore_errors(self._connection, self._connection.release)
+        self._connection = None
+        self._producer = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()
+
+
+class Worker(ConsumerMixin):
     """Consumes one service's queue and runs its handlers; see the module docstring."""
 
     def __init__(
@@ -190,116 +267,181 @@ class Worker(ConsumerMixin):  # type: ignore[misc]
         publisher: Publisher | None = None,
         prefetch: int = 4,
         queue_keys: Sequence[str] | None = None,
+        fallback: EnvelopeHandler | None = None,
     ):
         self.url = url
         self.connection = connect(url)
         self.service = service
         self.handlers = dict(handlers)
         self.by_type = {(cls.TYPE, cls.VERSION): cls for cls in self.handlers}
-        self.publisher = publisher or KombuPublisher(url)
+        self.broker = KombuPublisher(url)  # DLQ copies; outgoing too unless given one
+        self.publisher: Publisher = publisher or self.broker
         self.prefetch = prefetch
-        self.keys = list(queue_keys) if queue_keys is not None else routing_keys(handlers)
+        self.keys = routing_keys(handlers) if queue_keys is None else list(queue_keys)
+        self.fallback = fallback
+        self.ready = threading.Event()
+        self.connects = 0
+        self.connection_failures = 0
         self.processed = 0
         self.dead_lettered = 0
-        self.ready = threading.Event()
 
-    def get_consumers(self, consumer_cls: type[Consumer], channel: Any) -> list[Consumer]:
-        dead_letter_exchange()(channel).declare()
-        dead_letter_queue(self.service)(channel).declare()
-        queue = service_queue(self.service, self.keys)
+    def get_consumers(
+        self, consumer_cls: Callable[..., Consumer], channel: Any
+    ) -> list[Consumer]:
+        queue = _declare(channel, self.service, self.keys)
         return [
             consumer_cls(
-                queues=[queue],
-                on_message=self.on_message,
-                prefetch_count=self.prefetch,
-                accept=["json"],
+                queues=[queue], on_message=self.on_message, prefetch_count=self.prefetch
             )
         ]
 
-    def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kw: Any) -> None:
+    def on_consume_ready(
+        self, connection: Any, channel: Any, consumers: Any, **kw: Any
+    ) -> None:
+        self.connects += 1
         self.ready.set()
         logger.info("worker %s consuming %s", self.service, ",".join(self.keys))
 
     def on_connection_error(self, exc: Exception, interval: float) -> None:
+        self.connection_failures += 1
         logger.warning("broker connection lost (%s); retrying in %ss", exc, interval)
 
+    @contextmanager
+    def establish_connection(self) -> Iterator[Connection]:
+        """As ConsumerMixin's, but a stop ends the wait for a broker that is away."""
+        with self.create_connection() as conn:
+            conn.ensure_connection(
+                self.on_connection_error,
+                self.connect_max_retries,
+                callback=self._raise_if_stopped,
+            )
+            yield conn
+
+    def _raise_if_stopped(self) -> None:
+        if self.should_stop:
+            raise _StoppedError
+
+    def run(self, _tokens: int = 1, **kwargs: Any) -> None:
+        """Consume until ``stop()``; reconnects on connection loss."""
+        kwargs.setdefault("safety_interval", STOP_POLL)
+        try:
+            super().run(_tokens, **kwargs)
+        except _StoppedError:
+            pass
+        finally:
+            self.broker.close()
+            logger.info("worker %s stopped", self.service)
+
+    def stop(self) -> None:
+        """Ask ``run`` to return (within ``STOP_POLL`` when idle)."""
+        self.should_stop = True
+
     def on_message(self, message: Any) -> None:
-        """Handle one delivery; ack only after outgoing messages are confirmed."""
+        """Handle one delivery; ack only after the outgoing messages are confirmed."""
         try:
             envelope = contracts.Envelope.model_validate_json(message.body)
         except ValidationError as exc:
             self._dead_letter(message, "invalid_envelope", exc)
             return
         with logs.context(
-            message_id=envelope.id, type=envelope.type, correlation_id=envelope.correlation_id
+            message_id=envelope.id,
+            type=envelope.type,
+            correlation_id=envelope.correlation_id,
         ):
-            try:
-                outgoing = self.handle(envelope)
-                self.publisher.publish(outgoing)
-            except self.connection.connection_errors:
-                raise  # reconnect; the broker redelivers the unacked message
-            except Exception as exc:  # noqa: BLE001 - the worker loop is the one place
-                self._dead_letter(message, type(exc).__name__, exc)
-                return
-            message.ack()
-            self.processed += 1
-            logger.info("handled %s -> %d message(s)", envelope.type, len(outgoing))
+            self._process(message, envelope)
 
-    def handle(self, envelope: contracts.Envelope) -> list[contracts.Envelope]:
-        """Parse, dispatch and seal the handler's results (deterministic ids)."""
+    def _process(self, message: Any, envelope: contracts.Envelope) -> None:
         cls = self.by_type.get((envelope.type, envelope.version))
-        if cls is None:
-            raise contracts.UnknownMessageError(
-                f"{self.service} has no handler for {envelope.type} v{envelope.version}"
-            )
-        message = cls.model_validate(envelope.data)
-        results = self.handlers[cls](message)
+        handler = self.handlers[cls] if cls is not None else self.fallback
+        if handler is None:
+            key = f"{envelope.type} v{envelope.version}"
+            error = contracts.UnknownMessageError(f"{self.service} cannot handle {key}")
+            self._dead_letter(message, "unknown_type", error)
+            return
+        try:
+            data = envelope.data
+            incoming: Any = envelope if cls is None else cls.model_validate(data)
+        except ValidationError as exc:
+            self._dead_letter(message, "invalid_message", exc)
+            return
+        try:
+            outgoing = self.seal(envelope, handler(incoming))
+        except Exception as exc:  # the worker loop is the one place for this
+            self._dead_letter(message, type(exc).__name__, exc)
+            return
+        try:
+            self.publisher.publish(outgoing)
+        except UnroutableError as exc:
+            self._dead_letter(message, "unroutable", exc)
+            return
+        except Exception:  # broker trouble: not the message's fault, so try it again
+            logger.exception("could not publish the results; requeueing the message")
+            message.requeue()  # counts towards x-delivery-limit on RabbitMQ
+            return
+        message.ack()
+        self.processed += 1
+        logger.info("handled %s -> %d message(s)", envelope.type, len(outgoing))
+
+    def seal(
+        self, cause: contracts.Envelope, results: Sequence[contracts.Message]
+    ) -> list[contracts.Envelope]:
+        """Wrap a handler's results with ids derived from the incoming message's id."""
         return [
-            contracts.seal(out, producer=self.service, cause=envelope, index=i)
+            contracts.seal(out, producer=self.service, cause=cause, index=i)
             for i, out in enumerate(results)
         ]
 
     def _dead_letter(self, message: Any, reason: str, exc: BaseException) -> None:
         """Copy the message to <service>.dlq with the cause in its headers, then ack.
 
-        If that copy cannot be confirmed, reject without requeue so the broker
-        dead-letters it itself (reason only in the x-death header and our log).
+        If the copy cannot be confirmed, reject without requeue: RabbitMQ then
+        dead-letters it itself (the cause only in ``x-death`` and our log).
         """
-        self.dead_lettered += 1
         logger.error(
-            "dead-lettering message: %s: %s", reason, exc,
+            "dead-lettering the message to %s.dlq: %s",
+            self.service,
+            reason,
             exc_info=(type(exc), exc, exc.__traceback__),
         )
-        headers = dict(message.headers or {})
-        headers.update(
-            {
-                "x-safepost-error": reason,
-                "x-safepost-detail": str(exc)[:2000],
-                "x-safepost-traceback": "".join(traceback.format_exception(exc))[-4000:],
-                "x-safepost-service": self.service,
-                "x-safepost-failed-at": datetime.now(UTC).isoformat(),
-                "x-original-routing-key": message.delivery_info.get("routing_key", ""),
-            }
-        )
+        properties = message.properties or {}
         try:
-            with connect(self.url) as conn:
-                producer = Producer(conn.channel(), exchange=dead_letter_exchange())
-                producer.publish(
-                    message.body,
-                    routing_key=self.service,
-                    headers=headers,
-                    content_type=message.content_type or "application/json",
-                    content_encoding=message.content_encoding or "utf-8",
-                    delivery_mode=2,
-                    message_id=message.properties.get("message_id"),
-                    mandatory=not is_memory(self.url),
-                    confirm_timeout=None if is_memory(self.url) else CONFIRM_TIMEOUT,
-                )
-        except Exception:  # noqa: BLE001 - fall back to the broker's own dead-lettering
-            logger.exception("could not copy to the DLQ; rejecting instead")
+            self.broker.send(
+                message.body,
+                exchange=dead_letter_exchange(),
+                routing_key=self.service,
+                headers=error_headers(message, self.service, reason, exc),
+                message_id=properties.get("message_id"),
+                correlation_id=properties.get("correlation_id"),
+                type=properties.get("type"),
+            )
+        except Exception:  # the worker loop is the one place for this
+            logger.exception(
+                "could not copy the message to %s.dlq; rejecting it", self.service
+            )
             message.reject(requeue=False)
-            return
-        message.ack()
+        else:
+            message.ack()
+        self.dead_lettered += 1  # counted once it is out of the queue (tests poll it)
+
+
+def error_headers(
+    message: Any, service: str, reason: str, exc: BaseException
+) -> dict[str, Any]:
+    """The message's headers plus why and where it failed (``x-safepost-*``)."""
+    headers = dict(message.headers or {})
+    headers.update(
+        {
+            "x-safepost-error": reason,
+            "x-safepost-detail": str(exc)[:2000],
+            "x-safepost-traceback": "".join(traceback.format_exception(exc))[-4000:],
+            "x-safepost-service": service,
+            "x-safepost-failed-at": datetime.now(UTC).isoformat(),
+            "x-safepost-routing-key": (message.delivery_info or {}).get(
+                "routing_key", ""
+            ),
+        }
+    )
+    return headers
 
 
 def run_worker(
@@ -308,14 +450,16 @@ def run_worker(
     handlers: HandlerMap,
     *,
     prefetch: int = 4,
+    queue_keys: Sequence[str] | None = None,
     stop: threading.Event | None = None,
 ) -> Worker:
     """Consume until ``stop`` is set (or forever); reconnects on connection loss."""
-    worker = Worker(url, service, handlers, prefetch=prefetch)
+    worker = Worker(url, service, handlers, prefetch=prefetch, queue_keys=queue_keys)
     if stop is not None:
+
         def watch() -> None:
             stop.wait()
-            worker.should_stop = True
+            worker.stop()
 
         threading.Thread(target=watch, daemon=True, name=f"{service}-stop").start()
     worker.run()
@@ -323,43 +467,14 @@ def run_worker(
 
 
 def dlq_messages(url: str, service: str, limit: int = 1000) -> list[dict[str, Any]]:
-    """Read (and requeue) what sits in a service's DLQ: id, type, headers."""
-    out: list[dict[str, Any]] = []
-    with connect(url) as conn:
-        queue = dead_letter_queue(service)(conn.default_channel)
-        queue.declare()
-        held = []
-        for _ in range(limit):
-            msg = queue.get(no_ack=False)
-            if msg is None:
-                break
-            held.append(msg)
-            out.append({"message_id": msg.properties.get("message_id"),
-                        "headers": dict(msg.headers or {}), "body": msg.body})
-        for msg in held:
-            msg.requeue()
-    return out
+    """What sits in ``<service>.dlq`` (left in place); see ``shared.dlq``."""
+    from shared.dlq import messages  # shared.dlq builds on this module
+
+    return messages(url, service, limit)
 
 
-def replay_dlq(url: str, service: str, limit: int = 1000) -> int:
-    """Move messages from ``<service>.dlq`` back to the exchange under their original key."""
-    moved = 0
-    publisher = KombuPublisher(url)
-    with connect(url) as conn:
-        queue = dead_letter_queue(service)(conn.default_channel)
-        queue.declare()
-        for _ in range(limit):
-            msg = queue.get(no_ack=False)
-            if msg is None:
-                break
-            try:
-                envelope = contracts.Envelope.model_validate_json(msg.body)
-                publisher.publish([envelope])
-            except (ValidationError, UnroutableError):
-                logger.exception("cannot replay %s; left in the DLQ", msg.properties.get("message_id"))
-                msg.requeue()
-                break
-            msg.ack()
-            moved += 1
-    publisher.close()
-    return moved
+def replay_dlq(url: str, service: str, limit: int | None = None) -> int:
+    """Move ``<service>.dlq`` back to that service's queue only; see ``shared.dlq``."""
+    from shared.dlq import replay
+
+    return replay(url, service, limit)
