@@ -149,16 +149,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
-    from shared import bus
+    from shared import dlq
 
     url = Settings.from_env(args.service).amqp_url
     if args.action == "replay":
-        print(f"replayed {bus.replay_dlq(url, args.service)} message(s) to {args.service}")
+        print(f"replayed {dlq.replay(url, args.service)} message(s) to {args.service}")
         return 0
-    for item in bus.dlq_messages(url, args.service):
-        headers = item["headers"]
-        print(f"{item['message_id']}\t{headers.get('x-safepost-error', '?')}\t"
-              f"{headers.get('x-safepost-detail', '')}")
+    for item in dlq.messages(url, args.service):
+        print(f"{item['message_id']}\t{item['type']}\t{item['error']}\t{item['failed_at']}"
+              f"\t{item['detail']}")
     return 0
 
 
