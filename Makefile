@@ -56,7 +56,7 @@ test-e2e: install system-packages
 
 check: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check . || true
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared services safepost
 	$(BIN)/lint-imports
 	$(PY) -m shared.contracts.schemas --check

@@ -36,17 +36,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     logs.configure("safepost", args.log_level)
     system = embedded.build()
-    publish_root = system.settings["publishing"].publish_root or system.data_dir / "published"
+    publish_root = (
+        system.settings["publishing"].publish_root or system.data_dir / "published"
+    )
     created = [] if args.no_seed else demo.seed(system.ports, publish_root)
     url = f"http://{args.host}:{args.port}"
     print(f"\nSafepost (embedded) at {url}  data: {system.data_dir}", flush=True)
     if created:
         path = demo.write_credentials(system.data_dir, created)
-        print("Demo accounts (passwords are shown once; also saved to "
-              f"{path}):\n{demo.format_credentials(created)}", flush=True)
+        print(
+            "Demo accounts (passwords are shown once; also saved to "
+            f"{path}):\n{demo.format_credentials(created)}",
+            flush=True,
+        )
     elif not args.no_seed:
-        print(f"Demo accounts exist already: see {system.data_dir / 'demo-credentials.txt'}",
-              flush=True)
+        print(
+            "Demo accounts exist already: see "
+            f"{system.data_dir / 'demo-credentials.txt'}",
+            flush=True,
+        )
     print(f"Published posts appear under {publish_root}\n", flush=True)
     embedded.serve(system, args.host, args.port)
     return 0
@@ -67,7 +75,9 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     created = demo.seed(ports, root)
     if created:
         path = demo.write_credentials(settings.data_dir, created)
-        print(f"Demo accounts (also saved to {path}):\n{demo.format_credentials(created)}")
+        print(
+            f"Demo accounts (also saved to {path}):\n{demo.format_credentials(created)}"
+        )
     else:
         print("The demo trust is already seeded.")
     return 0
@@ -76,8 +86,9 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 def cmd_redact(args: argparse.Namespace) -> int:
     from services.redaction.cli import redact_file
 
-    report = redact_file(Path(args.input), Path(args.output),
-                         Path(args.report) if args.report else None)
+    report = redact_file(
+        Path(args.input), Path(args.output), Path(args.report) if args.report else None
+    )
     faces = report.get("faces", [])
     masked = sum(1 for f in faces if f.get("masked"))
     print(f"{args.output}: {len(faces)} face(s) found, {masked} masked")
@@ -88,7 +99,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from services.audit import admin
 
     result = admin.verify_chain(_ports("audit"))
-    print(json.dumps(result if isinstance(result, dict) else _as_dict(result), default=str))
+    print(
+        json.dumps(
+            result if isinstance(result, dict) else _as_dict(result), default=str
+        )
+    )
     ok = result["ok"] if isinstance(result, dict) else bool(result.ok)
     return 0 if ok else 1
 
@@ -96,7 +111,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def _as_dict(value: Any) -> dict[str, Any]:
     from dataclasses import asdict, is_dataclass
 
-    return asdict(value) if is_dataclass(value) else dict(vars(value))
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return dict(vars(value))
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
@@ -118,7 +135,10 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 def cmd_users_list(args: argparse.Namespace) -> int:
     for user in _users().list():
         state = "" if user["active"] else " (inactive)"
-        print(f"{user['username']}{state}\t{user['display_name']}\t{', '.join(user['roles'])}")
+        print(
+            f"{user['username']}{state}\t{user['display_name']}\t"
+            f"{', '.join(user['roles'])}"
+        )
     return 0
 
 
@@ -156,8 +176,10 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         print(f"replayed {dlq.replay(url, args.service)} message(s) to {args.service}")
         return 0
     for item in dlq.messages(url, args.service):
-        print(f"{item['message_id']}\t{item['type']}\t{item['error']}\t{item['failed_at']}"
-              f"\t{item['detail']}")
+        print(
+            f"{item['message_id']}\t{item['type']}\t{item['error']}\t{item['failed_at']}"
+            f"\t{item['detail']}"
+        )
     return 0
 
 
@@ -168,46 +190,65 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run every service in one process (embedded)")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
-    run.add_argument("--no-seed", action="store_true", help="do not seed the demo trust")
+    run.add_argument(
+        "--no-seed", action="store_true", help="do not seed the demo trust"
+    )
     run.add_argument("--log-level", default="INFO")
     run.set_defaults(func=cmd_run)
 
-    redact = sub.add_parser("redact", help="redact one photo file exactly as the service does")
+    redact = sub.add_parser(
+        "redact", help="redact one photo file exactly as the service does"
+    )
     redact.add_argument("input")
     redact.add_argument("output")
     redact.add_argument("--report", help="write the face report (JSON) here")
     redact.set_defaults(func=cmd_redact)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
-        dest="action", required=True)
-    audit.add_parser("verify", help="check the hash chain").set_defaults(func=cmd_audit_verify)
+        dest="action", required=True
+    )
+    audit.add_parser("verify", help="check the hash chain").set_defaults(
+        func=cmd_audit_verify
+    )
 
     users = sub.add_parser("users", help="staff accounts").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     add = users.add_parser("add", help="add a staff account")
     add.add_argument("username")
     add.add_argument("--name", help="display name")
-    add.add_argument("--role", action="append", default=[],
-                     help="ROLE@SCHOOL, repeatable; ROLE one of teacher, approver, "
-                          "it_auditor, admin; SCHOOL a slug or * (trust-wide)")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from standard input")
+    add.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        help="ROLE@SCHOOL, repeatable; ROLE one of teacher, approver, "
+        "it_auditor, admin; SCHOOL a slug or * (trust-wide)",
+    )
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input",
+    )
     add.set_defaults(func=cmd_users_add)
-    users.add_parser("list", help="list staff accounts").set_defaults(func=cmd_users_list)
+    users.add_parser("list", help="list staff accounts").set_defaults(
+        func=cmd_users_list
+    )
     grant = users.add_parser("grant", help="grant a role")
     grant.add_argument("username")
     grant.add_argument("role", help="ROLE@SCHOOL")
     grant.set_defaults(func=cmd_users_grant)
 
     schools = sub.add_parser("schools", help="schools").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     sadd = schools.add_parser("add", help="add a school")
     sadd.add_argument("slug")
     sadd.add_argument("--name", required=True)
     sadd.set_defaults(func=cmd_schools_add)
 
     sub.add_parser("seed-demo", help="seed the demo trust (idempotent)").set_defaults(
-        func=cmd_seed_demo)
+        func=cmd_seed_demo
+    )
 
     mig = sub.add_parser("migrate", help="bring every database schema up to date")
     mig.add_argument("services", nargs="*")

@@ -18,7 +18,7 @@ ROLES = ("teacher", "approver", "it_auditor", "admin")
 
 
 def folder_account(school: str) -> str:
-    """The school's folder publishing target (account ids are unique across the trust)."""
+    """The school's folder publishing target (account ids are trust-unique)."""
     return f"{school}-newsroom"
 
 
@@ -36,14 +36,18 @@ def demo_users() -> list[tuple[str, str, list[RoleGrant]]]:
             username = f"{role.replace('_', '-')}.{school}"
             display = f"{role.replace('_', ' ').title()}, {name}"
             people.append((username, display, [RoleGrant(school, role)]))
-    people.append(("coo", "Chief Operating Officer (trust)", [RoleGrant("*", "approver")]))
+    people.append(
+        ("coo", "Chief Operating Officer (trust)", [RoleGrant("*", "approver")])
+    )
     people.append(("trust-admin", "Trust administrator", [RoleGrant("*", "admin")]))
-    people.append(("trust-it", "Trust IT services manager", [RoleGrant("*", "it_auditor")]))
+    people.append(
+        ("trust-it", "Trust IT services manager", [RoleGrant("*", "it_auditor")])
+    )
     return people
 
 
 def seed(system_ports: dict[str, Any], publish_root: Path) -> list[DemoUser]:
-    """Create what is missing (idempotent); return the accounts created with passwords."""
+    """Create what is missing (idempotent); return new accounts and passwords."""
     from services.consent import admin as consent_admin
     from services.publishing import admin as publishing_admin
 
@@ -51,8 +55,12 @@ def seed(system_ports: dict[str, Any], publish_root: Path) -> list[DemoUser]:
         consent_admin.add_school(system_ports["consent"], slug, name)
         account = folder_account(slug)
         publishing_admin.add_account(
-            system_ports["publishing"], slug, account, "folder",
-            f"{name} newsroom folder", {"path": str(publish_root / slug / account)},
+            system_ports["publishing"],
+            slug,
+            account,
+            "folder",
+            f"{name} newsroom folder",
+            {"path": str(publish_root / slug / account)},
         )
     users: UserStore = system_ports["identity"].users
     created: list[DemoUser] = []
@@ -61,8 +69,9 @@ def seed(system_ports: dict[str, Any], publish_root: Path) -> list[DemoUser]:
             continue
         password = secrets.token_urlsafe(12)
         users.add(username, display, password, grants)
-        created.append(DemoUser(username, password, tuple(f"{g.role}@{g.school}"
-                                                          for g in grants)))
+        created.append(
+            DemoUser(username, password, tuple(f"{g.role}@{g.school}" for g in grants))
+        )
     return created
 
 
@@ -79,5 +88,8 @@ def write_credentials(data_dir: Path, created: list[DemoUser]) -> Path:
 
 def format_credentials(created: list[DemoUser]) -> str:
     width = max((len(u.username) for u in created), default=8)
-    lines = [f"  {u.username:<{width}}  {u.password}  ({', '.join(u.roles)})" for u in created]
+    lines = [
+        f"  {u.username:<{width}}  {u.password}  ({', '.join(u.roles)})"
+        for u in created
+    ]
     return "\n".join(lines)

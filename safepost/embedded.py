@@ -3,8 +3,8 @@
 Each service's Flask app is mounted under its own prefix (werkzeug's
 DispatcherMiddleware) beside the portal at ``/``; each service's worker runs as a thread
 on kombu's ``memory://`` transport; SQLite and a local folder hold the data
-(``SAFEPOST_DATA_DIR``, default ``./var``). What the memory transport cannot do is listed
-in docs/architecture.md.
+(``SAFEPOST_DATA_DIR``, default ``./var``). What the memory transport cannot
+do is listed in docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -46,17 +46,22 @@ class System:
     workers: dict[str, bus.Worker] = field(default_factory=dict)
 
     def start_workers(self, timeout: float = 30.0) -> None:
-        """One worker thread per service (plus its background tasks); wait until ready."""
+        """One worker thread per service and its background tasks; wait until ready."""
         for service in SERVICES:
             worker = make_worker(service, self.settings[service], self.ports[service])
             self.workers[service] = worker
-            thread = threading.Thread(target=_run, args=(worker, self.stop),
-                                      name=f"worker-{service}", daemon=True)
+            thread = threading.Thread(
+                target=_run,
+                args=(worker, self.stop),
+                name=f"worker-{service}",
+                daemon=True,
+            )
             thread.start()
             self.threads.append(thread)
             for task in background_tasks(service, self.ports[service]):
-                t = threading.Thread(target=task, args=(self.stop,),
-                                     name=f"task-{service}", daemon=True)
+                t = threading.Thread(
+                    target=task, args=(self.stop,), name=f"task-{service}", daemon=True
+                )
                 t.start()
                 self.threads.append(t)
         for service, worker in self.workers.items():
@@ -72,20 +77,29 @@ class System:
 
 
 def make_worker(service: str, settings: Settings, ports: Any) -> bus.Worker:
-    """The service's worker as its own worker module builds it (same code as production)."""
+    """The service's worker as its worker module builds it (as in production)."""
     module = service_module(service, "worker")
-    builder: Callable[[Settings, Any], bus.Worker] | None = getattr(module, "build_worker", None)
+    builder: Callable[[Settings, Any], bus.Worker] | None = getattr(
+        module, "build_worker", None
+    )
     if builder is not None:
         return builder(settings, ports)
     bootstrap = service_module(service, "bootstrap")
-    return bus.Worker(settings.amqp_url, service, bootstrap.handler_map(ports),
-                      prefetch=settings.prefetch)
+    return bus.Worker(
+        settings.amqp_url,
+        service,
+        bootstrap.handler_map(ports),
+        prefetch=settings.prefetch,
+    )
 
 
-def background_tasks(service: str, ports: Any) -> list[Callable[[threading.Event], None]]:
+def background_tasks(
+    service: str, ports: Any
+) -> list[Callable[[threading.Event], None]]:
     module = service_module(service, "worker")
     tasks: Callable[[Any], list[Callable[[threading.Event], None]]] | None = getattr(
-        module, "background_tasks", None)
+        module, "background_tasks", None
+    )
     return tasks(ports) if tasks is not None else []
 
 
@@ -101,7 +115,9 @@ def _run(worker: bus.Worker, stop: threading.Event) -> None:
         logger.exception("worker %s stopped with an error", worker.service)
 
 
-def build(data_dir: Path | str | None = None, env: Mapping[str, str] | None = None) -> System:
+def build(
+    data_dir: Path | str | None = None, env: Mapping[str, str] | None = None
+) -> System:
     """Settings, ports (databases migrated) and apps for every service, embedded."""
     env = dict(os.environ if env is None else env)
     for key in ("AMQP_URL", "DATABASE_URL", "S3_ENDPOINT"):
@@ -115,8 +131,9 @@ def build(data_dir: Path | str | None = None, env: Mapping[str, str] | None = No
     for service in SERVICES:
         bootstrap = service_module(service, "bootstrap")
         ports[service] = bootstrap.real_ports(settings[service])
-        apps[service] = service_module(service, "app").create_app(ports[service],
-                                                                  settings[service])
+        apps[service] = service_module(service, "app").create_app(
+            ports[service], settings[service]
+        )
     ports["identity"] = portal.real_ports(settings["identity"])
     apps["identity"] = portal.create_app(ports["identity"], settings["identity"])
     wsgi = DispatcherMiddleware(apps["identity"], {f"/{s}": apps[s] for s in SERVICES})
@@ -128,7 +145,13 @@ def serve(system: System, host: str = "127.0.0.1", port: int = 8000) -> None:
 
     system.start_workers()
     try:
-        run_simple(host, port, system.wsgi, threaded=True, use_reloader=False,
-                   use_debugger=False)
+        run_simple(
+            host,
+            port,
+            system.wsgi,
+            threaded=True,
+            use_reloader=False,
+            use_debugger=False,
+        )
     finally:
         system.shutdown()

@@ -15,8 +15,17 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import Blueprint, Flask, current_app, g, jsonify, make_response, redirect, \
-    render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
 from pydantic import BaseModel, Field
 
 from safepost.identity.store import UserStore
@@ -37,7 +46,7 @@ class TooManyAttemptsError(DomainError):
 
 
 class Throttle:
-    """At most MAX_FAILURES failed sign-ins per username per window (in this process)."""
+    """At most MAX_FAILURES failed sign-ins per username per window, per process."""
 
     def __init__(self) -> None:
         self._failures: dict[str, deque[float]] = defaultdict(deque)
@@ -87,7 +96,12 @@ def _safe_next(target: str | None) -> str:
     if not target:
         return "/"
     parsed = urlparse(target)
-    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+    if (
+        parsed.scheme
+        or parsed.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+    ):
         return "/"
     return target
 
@@ -102,11 +116,22 @@ def home() -> Any:
 @auth.public
 def login_form() -> Any:
     token = secrets.token_urlsafe(24)
-    response = make_response(render_template(
-        "portal/login.html", login_csrf=token, next=_safe_next(request.args.get("next")),
-        error=None))
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict",
-                        secure=current_app.config["SAFEPOST_SECURE_COOKIES"], max_age=1800)
+    response = make_response(
+        render_template(
+            "portal/login.html",
+            login_csrf=token,
+            next=_safe_next(request.args.get("next")),
+            error=None,
+        )
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=current_app.config["SAFEPOST_SECURE_COOKIES"],
+        max_age=1800,
+    )
     return response
 
 
@@ -117,19 +142,32 @@ def login() -> Any:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     next_url = _safe_next(request.form.get("next"))
     if not sent or not expected or not hmac.compare_digest(sent, expected):
-        return render_template("portal/login.html", login_csrf=expected, next=next_url,
-                               error="Your sign-in form expired; please try again."), 400
+        return render_template(
+            "portal/login.html",
+            login_csrf=expected,
+            next=next_url,
+            error="Your sign-in form expired; please try again.",
+        ), 400
     try:
-        identity = _sign_in(request.form.get("username", "").strip().lower(),
-                            request.form.get("password", ""))
+        identity = _sign_in(
+            request.form.get("username", "").strip().lower(),
+            request.form.get("password", ""),
+        )
     except (UnauthenticatedError, TooManyAttemptsError) as exc:
-        return render_template("portal/login.html", login_csrf=expected, next=next_url,
-                               error=exc.message), exc.status
+        return render_template(
+            "portal/login.html", login_csrf=expected, next=next_url, error=exc.message
+        ), exc.status
     token = auth.issue_token(current_app.config["SAFEPOST_SECRET_KEY"], identity)
     response = redirect(next_url)
-    response.set_cookie(auth.COOKIE, token, httponly=True, samesite="Lax", path="/",
-                        secure=current_app.config["SAFEPOST_SECURE_COOKIES"],
-                        max_age=auth.SESSION_SECONDS)
+    response.set_cookie(
+        auth.COOKIE,
+        token,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+        secure=current_app.config["SAFEPOST_SECURE_COOKIES"],
+        max_age=auth.SESSION_SECONDS,
+    )
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
 
@@ -148,7 +186,9 @@ def api_token() -> Any:
     """Exchange a username and password for a bearer token for the API."""
     body = TokenRequest.model_validate(web.json_body())
     identity = _sign_in(body.username.strip().lower(), body.password)
-    token = auth.issue_token(current_app.config["SAFEPOST_SECRET_KEY"], identity, kind="api")
+    token = auth.issue_token(
+        current_app.config["SAFEPOST_SECRET_KEY"], identity, kind="api"
+    )
     return jsonify(token=token, token_type="Bearer", expires_in=auth.API_TOKEN_SECONDS)
 
 
@@ -156,9 +196,12 @@ def api_token() -> Any:
 @auth.login_required()
 def me() -> Any:
     identity = auth.current_identity()
-    return jsonify(user_id=identity.user_id, username=identity.username,
-                   display_name=identity.display_name,
-                   roles=sorted(f"{r}@{s}" for s, r in identity.roles))
+    return jsonify(
+        user_id=identity.user_id,
+        username=identity.username,
+        display_name=identity.display_name,
+        roles=sorted(f"{r}@{s}" for s, r in identity.roles),
+    )
 
 
 def real_ports(settings: Settings) -> Ports:
@@ -168,9 +211,13 @@ def real_ports(settings: Settings) -> Ports:
 def create_app(ports: Ports | None = None, settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env("identity")
     ports = ports or real_ports(settings)
-    app = web.create_app("portal", secret_key=settings.secret_key, ports=ports,
-                         ready_checks={"database": lambda: ping(ports.users.engine)},
-                         secure_cookies=settings.secure_cookies)
+    app = web.create_app(
+        "portal",
+        secret_key=settings.secret_key,
+        ports=ports,
+        ready_checks={"database": lambda: ping(ports.users.engine)},
+        secure_cookies=settings.secure_cookies,
+    )
     app.register_blueprint(bp)
     app.jinja_env.globals["roles_of"] = _roles_of
     return app

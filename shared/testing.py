@@ -58,3 +58,15 @@ class InMemoryBlobStore:
     def presigned_get(self, key: str, expires: int = 300) -> str | None:
         check_key(key)
         return None
+
+
+def reset_memory_broker() -> None:
+    """Forget every exchange, binding and queued message of kombu's ``memory://``.
+
+    Its state is process-wide, so tests that assert on routing start clean.
+    """
+    from kombu.transport import memory
+
+    memory.Transport.global_state.clear()  # type: ignore[no-untyped-call]
+    memory.Channel.queues.clear()
+    memory.Channel.events.clear()

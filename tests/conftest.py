@@ -16,9 +16,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-FACES = Path(os.environ.get("SAFEPOST_FACES_DIR", REPO.parent / "shared" / "data" / "faces"))
+FACES = Path(
+    os.environ.get("SAFEPOST_FACES_DIR", REPO.parent / "shared" / "data" / "faces")
+)
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
-PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def require_services() -> bool:
@@ -68,8 +72,12 @@ def amqp_vhost(amqp_url: str) -> Iterator[str]:
     if made.returncode != 0:
         yield amqp_url
         return
-    subprocess.run([ctl, "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
-                   capture_output=True, timeout=60, check=True)
+    subprocess.run(
+        [ctl, "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
     try:
         yield f"amqp://guest:guest@127.0.0.1:5672/{name}"
     finally:

@@ -32,7 +32,9 @@ users = sa.Table(
 user_roles = sa.Table(
     "user_roles",
     metadata,
-    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.user_id"), primary_key=True),
+    sa.Column(
+        "user_id", sa.String(36), sa.ForeignKey("users.user_id"), primary_key=True
+    ),
     sa.Column("school", sa.String(40), primary_key=True),
     sa.Column("role", sa.String(20), primary_key=True),
 )
@@ -56,7 +58,8 @@ class RoleGrant:
         role, _, school = text.partition("@")
         if role not in auth.ROLES or not SCHOOL.match(school):
             raise InvalidInputError(
-                f"bad role {text!r}: use ROLE@SCHOOL with ROLE one of {', '.join(auth.ROLES)}"
+                f"bad role {text!r}: use ROLE@SCHOOL with ROLE one of "
+                f"{', '.join(auth.ROLES)}"
             )
         return cls(school=school, role=role)
 
@@ -71,59 +74,103 @@ class UserStore:
         migrate(engine, Path(__file__).parent / "migrations")
         return cls(engine)
 
-    def add(self, username: str, display_name: str, password: str,
-            grants: list[RoleGrant]) -> str:
+    def add(
+        self, username: str, display_name: str, password: str, grants: list[RoleGrant]
+    ) -> str:
         """Create a staff account; ConflictError if the username is taken."""
         if not USERNAME.match(username):
-            raise InvalidInputError("usernames are lower-case letters, digits and . _ -")
+            raise InvalidInputError(
+                "usernames are lower-case letters, digits and . _ -"
+            )
         if len(password) < MIN_PASSWORD:
-            raise InvalidInputError(f"passwords need at least {MIN_PASSWORD} characters")
+            raise InvalidInputError(
+                f"passwords need at least {MIN_PASSWORD} characters"
+            )
         user_id = str(uuid.uuid4())
         with self.engine.begin() as conn:
-            if conn.execute(sa.select(users.c.user_id).where(users.c.username == username)).first():
+            if conn.execute(
+                sa.select(users.c.user_id).where(users.c.username == username)
+            ).first():
                 raise ConflictError(f"user {username} already exists")
-            conn.execute(users.insert().values(
-                user_id=user_id, username=username, display_name=display_name,
-                password_hash=_hasher.hash(password), active=True, created_at=utcnow()))
+            conn.execute(
+                users.insert().values(
+                    user_id=user_id,
+                    username=username,
+                    display_name=display_name,
+                    password_hash=_hasher.hash(password),
+                    active=True,
+                    created_at=utcnow(),
+                )
+            )
             for g in set(grants):
-                conn.execute(user_roles.insert().values(user_id=user_id, school=g.school,
-                                                        role=g.role))
+                conn.execute(
+                    user_roles.insert().values(
+                        user_id=user_id, school=g.school, role=g.role
+                    )
+                )
         return user_id
 
     def grant(self, username: str, grant: RoleGrant) -> None:
         with self.engine.begin() as conn:
             user_id = self._user_id(conn, username)
-            exists = conn.execute(sa.select(user_roles).where(
-                user_roles.c.user_id == user_id, user_roles.c.school == grant.school,
-                user_roles.c.role == grant.role)).first()
+            exists = conn.execute(
+                sa.select(user_roles).where(
+                    user_roles.c.user_id == user_id,
+                    user_roles.c.school == grant.school,
+                    user_roles.c.role == grant.role,
+                )
+            ).first()
             if not exists:
-                conn.execute(user_roles.insert().values(user_id=user_id, school=grant.school,
-                                                        role=grant.role))
+                conn.execute(
+                    user_roles.insert().values(
+                        user_id=user_id, school=grant.school, role=grant.role
+                    )
+                )
 
     def set_password(self, username: str, password: str) -> None:
         if len(password) < MIN_PASSWORD:
-            raise InvalidInputError(f"passwords need at least {MIN_PASSWORD} characters")
+            raise InvalidInputError(
+                f"passwords need at least {MIN_PASSWORD} characters"
+            )
         with self.engine.begin() as conn:
             user_id = self._user_id(conn, username)
-            conn.execute(users.update().where(users.c.user_id == user_id)
-                         .values(password_hash=_hasher.hash(password)))
+            conn.execute(
+                users.update()
+                .where(users.c.user_id == user_id)
+                .values(password_hash=_hasher.hash(password))
+            )
 
     def deactivate(self, username: str) -> None:
         with self.engine.begin() as conn:
             user_id = self._user_id(conn, username)
-            conn.execute(users.update().where(users.c.user_id == user_id).values(active=False))
+            conn.execute(
+                users.update().where(users.c.user_id == user_id).values(active=False)
+            )
 
     def exists(self, username: str) -> bool:
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(users.c.user_id)
-                                .where(users.c.username == username)).first() is not None
+            return (
+                conn.execute(
+                    sa.select(users.c.user_id).where(users.c.username == username)
+                ).first()
+                is not None
+            )
 
     def authenticate(self, username: str, password: str) -> auth.Identity | None:
         """The identity for valid, active credentials; None otherwise (same timing)."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(users).where(users.c.username == username)).first()
-            roles = conn.execute(sa.select(user_roles.c.school, user_roles.c.role).where(
-                user_roles.c.user_id == row.user_id)).all() if row else []
+            row = conn.execute(
+                sa.select(users).where(users.c.username == username)
+            ).first()
+            roles = (
+                conn.execute(
+                    sa.select(user_roles.c.school, user_roles.c.role).where(
+                        user_roles.c.user_id == row.user_id
+                    )
+                ).all()
+                if row
+                else []
+            )
         try:
             _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
         except (VerificationError, InvalidHashError):
@@ -133,7 +180,9 @@ class UserStore:
         if _hasher.check_needs_rehash(row.password_hash):
             self.set_password(username, password)
         return auth.Identity(
-            user_id=row.user_id, username=row.username, display_name=row.display_name,
+            user_id=row.user_id,
+            username=row.username,
+            display_name=row.display_name,
             roles=frozenset((s, r) for s, r in roles),
         )
 
@@ -144,12 +193,21 @@ class UserStore:
         by_user: dict[str, list[str]] = {}
         for g in grants:
             by_user.setdefault(g.user_id, []).append(f"{g.role}@{g.school}")
-        return [{"username": r.username, "display_name": r.display_name, "active": r.active,
-                 "roles": sorted(by_user.get(r.user_id, []))} for r in rows]
+        return [
+            {
+                "username": r.username,
+                "display_name": r.display_name,
+                "active": r.active,
+                "roles": sorted(by_user.get(r.user_id, [])),
+            }
+            for r in rows
+        ]
 
     @staticmethod
     def _user_id(conn: sa.Connection, username: str) -> str:
-        row = conn.execute(sa.select(users.c.user_id).where(users.c.username == username)).first()
+        row = conn.execute(
+            sa.select(users.c.user_id).where(users.c.username == username)
+        ).first()
         if row is None:
             raise NotFoundError(f"no user {username}")
         return str(row.user_id)

@@ -38,7 +38,7 @@ def photo_redacted(
 ) -> list[contracts.Message]:
     """Keep the photo's report; with every photo redacted the post awaits approval."""
     faces = tuple(
-        domain.Face(f.index, f.masked, f.reason, tuple(f.box), f.pupil_id) for f in event.faces
+        domain.Face(f.index, f.masked, f.reason, f.box, f.pupil_id) for f in event.faces
     )
     reports.put(
         domain.PhotoReport(

@@ -79,8 +79,9 @@ def scrub(envelope: Envelope) -> dict[str, Any]:
     return scrubbed
 
 
-# Dropped from every message whatever its declared fields: a new contract that forgets to
-# declare its biometric fields must not leak encodings into logs or the audit trail.
+# Dropped from every message whatever its declared fields: a new contract that
+# forgets to declare its biometric fields must not leak encodings into logs or
+# the audit trail.
 ALWAYS_BIOMETRIC = ("encoding", "encodings", "face_encoding", "face_encodings")
 
 

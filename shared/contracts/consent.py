@@ -17,7 +17,7 @@ class FaceDecision(Model):
 
 
 class FacesDecided(Event):
-    """Consent's per-face decision for a photo. Default deny: only ``show`` faces show."""
+    """Consent's per-face decision for a photo. Default deny: only ``show`` shows."""
 
     TYPE: ClassVar[str] = "faces.decided"
     VERSION: ClassVar[int] = 1

@@ -19,7 +19,7 @@ class PhotoRef(Model):
 
 
 class PostSubmitted(Event):
-    """A teacher submitted a post; its originals are stored privately under their keys."""
+    """A teacher submitted a post; its originals are stored privately."""
 
     TYPE: ClassVar[str] = "post.submitted"
     VERSION: ClassVar[int] = 1

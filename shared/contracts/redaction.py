@@ -51,7 +51,7 @@ class FaceReport(Model):
 
 
 class PhotoRedacted(Event):
-    """A redacted, metadata-free copy of a photo is stored; the original is untouched."""
+    """A redacted, metadata-free copy is stored; the original is untouched."""
 
     TYPE: ClassVar[str] = "photo.redacted"
     VERSION: ClassVar[int] = 1

@@ -23,8 +23,11 @@ def running(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], embedded.Syst
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", {u.username: u.password
-                                                          for u in created}, system
+        yield (
+            f"http://127.0.0.1:{server.server_port}",
+            {u.username: u.password for u in created},
+            system,
+        )
     finally:
         server.shutdown()
         system.shutdown()
@@ -42,11 +45,17 @@ def test_a_photo_goes_from_upload_to_published_with_every_face_masked_and_a_full
     print(f"\nembedded journey: {result['seconds']:.2f} s from upload to published")
 
 
-def test_the_demo_seed_is_idempotent_and_prints_each_password_once(tmp_path: Path) -> None:
+def test_the_demo_seed_is_idempotent_and_prints_each_password_once(
+    tmp_path: Path,
+) -> None:
     system = embedded.build(tmp_path / "var")
 
     first = demo.seed(system.ports, tmp_path / "published")
     second = demo.seed(system.ports, tmp_path / "published")
 
-    assert {u.username for u in first} >= {"teacher.oakfield", "approver.riverside", "coo"}
+    assert {u.username for u in first} >= {
+        "teacher.oakfield",
+        "approver.riverside",
+        "coo",
+    }
     assert second == []

@@ -1,6 +1,9 @@
-"""The production shape: every service its own OS processes (an API under gunicorn with its
-path prefix, and a worker) over RabbitMQ, PostgreSQL (a database per service) and S3 (a
-moto server on loopback)."""
+"""The production shape, without Docker.
+
+Every service runs as its own OS processes (an API under gunicorn with its path prefix,
+and a worker) over RabbitMQ, PostgreSQL (a database per service) and S3 (a moto server
+on loopback).
+"""
 
 from __future__ import annotations
 
@@ -46,8 +49,11 @@ def _drop_databases(admin_url: str, urls: dict[str, str]) -> None:
     engine = make_engine(admin_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         for url in urls.values():
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" '
-                                 "WITH (FORCE)"))
+            conn.execute(
+                sa.text(
+                    f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'
+                )
+            )
     engine.dispose()
 
 
@@ -58,29 +64,53 @@ class Stack:
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.urls: dict[str, str] = {}
 
-    def spawn(self, name: str, args: list[str], extra: dict[str, str] | None = None) -> None:
+    def spawn(
+        self, name: str, args: list[str], extra: dict[str, str] | None = None
+    ) -> None:
         log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(args, cwd=REPO, env={**self.env, **(extra or {})},
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            args,
+            cwd=REPO,
+            env={**self.env, **(extra or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.procs.append((name, proc))
 
     def api(self, service: str, factory: str, prefix: str) -> None:
         port = free_port()
-        self.spawn(f"{service}-api", [
-            str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1",
-            "--threads", "4", "--timeout", "120", factory,
-        ], {"SCRIPT_NAME": prefix} if prefix else None)
+        self.spawn(
+            f"{service}-api",
+            [
+                str(BIN / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+                "--timeout",
+                "120",
+                factory,
+            ],
+            {"SCRIPT_NAME": prefix} if prefix else None,
+        )
         self.urls[service] = f"http://127.0.0.1:{port}{prefix}"
 
     def check_alive(self) -> None:
         for name, proc in self.procs:
             if proc.poll() is not None:
-                raise AssertionError(f"{name} exited ({proc.returncode}):\n{self.tail(name)}")
+                raise AssertionError(
+                    f"{name} exited ({proc.returncode}):\n{self.tail(name)}"
+                )
 
     def tail(self, name: str, lines: int = 40) -> str:
         path = self.tmp / f"{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) \
-            if path.exists() else ""
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            if path.exists()
+            else ""
+        )
 
     def stop(self) -> None:
         for _, proc in self.procs:
@@ -105,34 +135,48 @@ def _queue_consumers(amqp_url: str, queue: str) -> int:
 
 
 @pytest.fixture()
-def stack(tmp_path: Path, amqp_vhost: str, postgres_admin_url: str,
-          s3_endpoint: str) -> Iterator[tuple[Stack, dict[str, str]]]:
+def stack(
+    tmp_path: Path, amqp_vhost: str, postgres_admin_url: str, s3_endpoint: str
+) -> Iterator[tuple[Stack, dict[str, str]]]:
     dbs = _create_databases(postgres_admin_url, [*SERVICES, "identity"])
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
     env.update({f"{name.upper()}_DATABASE_URL": url for name, url in dbs.items()})
-    env.update({
-        "AMQP_URL": amqp_vhost,
-        "S3_ENDPOINT": s3_endpoint,
-        "S3_ACCESS_KEY": "testing",
-        "S3_SECRET_KEY": "testing",
-        "S3_BUCKET_PREFIX": f"e2e-{uuid.uuid4().hex[:8]}",
-        "SAFEPOST_SECRET_KEY": uuid.uuid4().hex + uuid.uuid4().hex,
-        "SAFEPOST_DATA_DIR": str(tmp_path / "var"),
-        "PUBLISH_ROOT": str(tmp_path / "published"),
-        "SECURE_COOKIES": "0",
-        "PYTHONPATH": str(REPO),
-        "LOG_LEVEL": "INFO",
-    })
+    env.update(
+        {
+            "AMQP_URL": amqp_vhost,
+            "S3_ENDPOINT": s3_endpoint,
+            "S3_ACCESS_KEY": "testing",
+            "S3_SECRET_KEY": "testing",
+            "S3_BUCKET_PREFIX": f"e2e-{uuid.uuid4().hex[:8]}",
+            "SAFEPOST_SECRET_KEY": uuid.uuid4().hex + uuid.uuid4().hex,
+            "SAFEPOST_DATA_DIR": str(tmp_path / "var"),
+            "PUBLISH_ROOT": str(tmp_path / "published"),
+            "SECURE_COOKIES": "0",
+            "PYTHONPATH": str(REPO),
+            "LOG_LEVEL": "INFO",
+        }
+    )
     s = Stack(tmp_path, env)
     try:
         for command in (["migrate"], ["seed-demo"]):
-            done = subprocess.run([str(BIN / "safepost"), *command], cwd=REPO, env=env,
-                                  capture_output=True, text=True, timeout=300)
-            assert done.returncode == 0, f"safepost {command}: {done.stdout}{done.stderr}"
+            done = subprocess.run(
+                [str(BIN / "safepost"), *command],
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == 0, (
+                f"safepost {command}: {done.stdout}{done.stderr}"
+            )
         creds = (tmp_path / "var" / "demo-credentials.txt").read_text().splitlines()
         passwords = {line.split("\t")[0]: line.split("\t")[1] for line in creds}
         for service in SERVICES:
-            s.spawn(f"{service}-worker", [sys.executable, "-m", f"services.{service}.worker"])
+            s.spawn(
+                f"{service}-worker",
+                [sys.executable, "-m", f"services.{service}.worker"],
+            )
             s.api(service, f"services.{service}.app:create_app()", f"/{service}")
         s.api("portal", "safepost.portal:create_app()", "")
 
@@ -144,10 +188,14 @@ def stack(tmp_path: Path, amqp_vhost: str, postgres_admin_url: str,
                         return False
                 except requests.RequestException:
                     return False
-            return all(_queue_consumers(amqp_vhost, q) >= 1 for q in
-                       ("redaction", "consent", "approval", "publishing", "audit"))
+            return all(
+                _queue_consumers(amqp_vhost, q) >= 1
+                for q in ("redaction", "consent", "approval", "publishing", "audit")
+            )
 
-        wait_for(healthy, "every API to be ready and every worker consuming", timeout=180)
+        wait_for(
+            healthy, "every API to be ready and every worker consuming", timeout=180
+        )
         yield s, passwords
     except BaseException:
         for name, _ in s.procs:
@@ -172,8 +220,16 @@ def test_every_service_in_its_own_process_takes_a_photo_to_published_over_rabbit
         raise
 
     assert_journey(result)
-    verify = subprocess.run([str(BIN / "safepost"), "audit", "verify"], cwd=REPO, env=s.env,
-                            capture_output=True, text=True, timeout=120)
+    verify = subprocess.run(
+        [str(BIN / "safepost"), "audit", "verify"],
+        cwd=REPO,
+        env=s.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    print(f"\nprocesses journey: {result['seconds']:.2f} s from upload to published "
-          f"({time.monotonic() - started:.1f} s with sign-ins)")
+    print(
+        f"\nprocesses journey: {result['seconds']:.2f} s from upload to published "
+        f"({time.monotonic() - started:.1f} s with sign-ins)"
+    )

@@ -17,8 +17,11 @@ from safepost import embedded
 from shared import auth
 
 PUBLIC = {
-    ("identity", "/"), ("identity", "/login"), ("identity", "/logout"),
-    ("identity", "/auth/token"), ("identity", "/static/<path:filename>"),
+    ("identity", "/"),
+    ("identity", "/login"),
+    ("identity", "/logout"),
+    ("identity", "/auth/token"),
+    ("identity", "/static/<path:filename>"),
 }
 
 
@@ -68,16 +71,22 @@ def test_no_route_answers_without_credentials(system: embedded.System) -> None:
             continue
         client = app.test_client()
 
-        response = client.open(concrete(rule), method=method,
-                               headers={"Accept": "application/json"})
+        response = client.open(
+            concrete(rule), method=method, headers={"Accept": "application/json"}
+        )
 
-        if response.status_code != 401 or response.get_json().get("error") != "unauthenticated":
+        if (
+            response.status_code != 401
+            or response.get_json().get("error") != "unauthenticated"
+        ):
             answered.append(f"{name} {method} {rule} -> {response.status_code}")
 
     assert answered == []
 
 
-def test_no_route_answers_an_identity_without_the_right_role(system: embedded.System) -> None:
+def test_no_route_answers_an_identity_without_the_right_role(
+    system: embedded.System,
+) -> None:
     secret = system.settings["identity"].secret_key
     nobody = auth.Identity("u-nobody", "nobody", "No Roles", frozenset())
     token = auth.issue_token(secret, nobody, kind="api")
@@ -85,13 +94,17 @@ def test_no_route_answers_an_identity_without_the_right_role(system: embedded.Sy
     for name, app, view, rule, method in routes(system):
         if getattr(view, "safepost_public", False) or rule.startswith("/static"):
             continue
-        if getattr(view, "safepost_roles", None) == () and (name, rule) == ("identity",
-                                                                            "/auth/me"):
+        if getattr(view, "safepost_roles", None) == () and (name, rule) == (
+            "identity",
+            "/auth/me",
+        ):
             continue  # "who am I" answers any signed-in identity, and nothing else
 
         response = app.test_client().open(
-            concrete(rule), method=method,
-            headers={"Accept": "application/json", "Authorization": f"Bearer {token}"})
+            concrete(rule),
+            method=method,
+            headers={"Accept": "application/json", "Authorization": f"Bearer {token}"},
+        )
 
         if response.status_code != 403:
             answered.append(f"{name} {method} {rule} -> {response.status_code}")
@@ -99,13 +112,18 @@ def test_no_route_answers_an_identity_without_the_right_role(system: embedded.Sy
     assert answered == []
 
 
-def test_a_forged_or_foreign_token_is_refused(system: embedded.System, tmp_path: Path) -> None:
-    boss = auth.Identity("u-boss", "boss", "Boss", frozenset({("*", "admin"),
-                                                              ("*", "it_auditor")}))
+def test_a_forged_or_foreign_token_is_refused(
+    system: embedded.System, tmp_path: Path
+) -> None:
+    boss = auth.Identity(
+        "u-boss", "boss", "Boss", frozenset({("*", "admin"), ("*", "it_auditor")})
+    )
     forged = auth.issue_token("someone-elses-secret" * 3, boss, kind="api")
     audit = system.apps["audit"].test_client()
 
-    response = audit.get("/api/events", headers={"Authorization": f"Bearer {forged}",
-                                                 "Accept": "application/json"})
+    response = audit.get(
+        "/api/events",
+        headers={"Authorization": f"Bearer {forged}", "Accept": "application/json"},
+    )
 
     assert response.status_code == 401

@@ -101,8 +101,13 @@ def test_a_post_is_visible_to_its_author_and_the_schools_approvers_only():
 
     assert author.status_code == approver.status_code == 200
     assert approver.get_json()["photos"][0]["faces"] == [
-        {"index": 0, "masked": True, "reason": "unknown", "box": [1, 2, 30, 40],
-         "pupil_id": None}
+        {
+            "index": 0,
+            "masked": True,
+            "reason": "unknown",
+            "box": [1, 2, 30, 40],
+            "pupil_id": None,
+        }
     ]
     assert other.status_code == 403
     assert missing.status_code == 404

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import pytest
 from kombu.entity import Queue, binding
 
-from shared import bus, contracts
+from shared import bus, contracts, testing
 
 URL = "memory://"
 
@@ -167,6 +167,7 @@ def test_a_message_of_a_type_the_worker_does_not_handle_is_dead_lettered(
 
 
 def test_a_message_no_queue_is_bound_for_raises_unroutable():
+    testing.reset_memory_broker()
     publisher = bus.KombuPublisher(URL)
     nobody = contracts.seal(Pong(n=1), producer="test").model_copy(
         update={"type": f"nobody.{uuid.uuid4().hex}"}

@@ -3,6 +3,7 @@
 Revision ID: 0001
 Revises:
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -26,7 +27,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "user_roles",
-        sa.Column("user_id", sa.String(36), sa.ForeignKey("users.user_id"), primary_key=True),
+        sa.Column(
+            "user_id", sa.String(36), sa.ForeignKey("users.user_id"), primary_key=True
+        ),
         sa.Column("school", sa.String(40), primary_key=True),
         sa.Column("role", sa.String(20), primary_key=True),
     )
