@@ -258,6 +258,10 @@ def parser() -> argparse.ArgumentParser:
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("service", choices=list(SERVICES))
     dlq.set_defaults(func=cmd_dlq)
+
+    from safepost.commands import register_all
+
+    register_all(sub)
     return p
 
 

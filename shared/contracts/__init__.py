@@ -7,12 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.contracts.approval import (
-    ApprovedImage,
-    PostApproved,
-    PostRejected,
-    RecordDecision,
-)
+from shared.contracts import approval, consent, intake, publishing, redaction
+from shared.contracts.approval import *  # noqa: F403
 from shared.contracts.base import (
     Command,
     Envelope,
@@ -23,30 +19,14 @@ from shared.contracts.base import (
     now,
     seal,
 )
-from shared.contracts.consent import FaceDecision, FacesDecided
-from shared.contracts.intake import PhotoRef, PostSubmitted
-from shared.contracts.publishing import PostPublished, PublishFailed
-from shared.contracts.redaction import (
-    Box,
-    DetectedFace,
-    FaceReport,
-    FacesDetected,
-    PhotoRedacted,
-    PhotoRefused,
-)
+from shared.contracts.consent import *  # noqa: F403
+from shared.contracts.intake import *  # noqa: F403
+from shared.contracts.publishing import *  # noqa: F403
+from shared.contracts.redaction import *  # noqa: F403
 
-ALL: tuple[type[Message], ...] = (
-    PostSubmitted,
-    FacesDetected,
-    PhotoRedacted,
-    PhotoRefused,
-    FacesDecided,
-    RecordDecision,
-    PostApproved,
-    PostRejected,
-    PostPublished,
-    PublishFailed,
-)
+# One module per producing service; each lists its messages in CONTRACTS.
+PRODUCERS = (intake, redaction, consent, approval, publishing)
+ALL: tuple[type[Message], ...] = tuple(c for m in PRODUCERS for c in m.CONTRACTS)
 
 _REGISTRY: dict[tuple[str, int], type[Message]] = {(m.TYPE, m.VERSION): m for m in ALL}
 
@@ -95,27 +75,12 @@ def _drop(value: Any, keys: frozenset[str]) -> Any:
 
 __all__ = [
     "ALL",
-    "ApprovedImage",
-    "Box",
+    "ALWAYS_BIOMETRIC",
     "Command",
-    "DetectedFace",
     "Envelope",
     "Event",
-    "FaceDecision",
-    "FaceReport",
-    "FacesDecided",
-    "FacesDetected",
     "Message",
     "Model",
-    "PhotoRedacted",
-    "PhotoRef",
-    "PhotoRefused",
-    "PostApproved",
-    "PostPublished",
-    "PostRejected",
-    "PostSubmitted",
-    "PublishFailed",
-    "RecordDecision",
     "UnknownMessageError",
     "deterministic_id",
     "lookup",
@@ -123,4 +88,9 @@ __all__ = [
     "parse",
     "scrub",
     "seal",
+    *approval.__all__,
+    *consent.__all__,
+    *intake.__all__,
+    *publishing.__all__,
+    *redaction.__all__,
 ]

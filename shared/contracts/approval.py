@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from shared.contracts.base import Command, Event, Model
+from shared.contracts.base import Command, Event, Message, Model
 
 
 class RecordDecision(Command):
@@ -53,3 +53,18 @@ class PostRejected(Event):
     school_id: str
     reason: str
     rejected_by: str | None = None  # None when the system refused it
+
+
+# Every message class this producer defines (the registry in __init__ collects them).
+CONTRACTS: tuple[type[Message], ...] = (
+    RecordDecision,
+    PostApproved,
+    PostRejected,
+)
+
+__all__ = [
+    "ApprovedImage",
+    "PostApproved",
+    "PostRejected",
+    "RecordDecision",
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from shared.contracts.base import Event, Model
+from shared.contracts.base import Event, Message, Model
 
 
 class FaceDecision(Model):
@@ -26,3 +26,12 @@ class FacesDecided(Event):
     post_id: str
     school_id: str
     decisions: list[FaceDecision] = []
+
+
+# Every message class this producer defines (the registry in __init__ collects them).
+CONTRACTS: tuple[type[Message], ...] = (FacesDecided,)
+
+__all__ = [
+    "FaceDecision",
+    "FacesDecided",
+]

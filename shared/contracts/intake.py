@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from shared.contracts.base import Event, Model
+from shared.contracts.base import Event, Message, Model
 
 
 class PhotoRef(Model):
@@ -33,3 +33,12 @@ class PostSubmitted(Event):
     publish_on: date | None = None
     photos: list[PhotoRef] = Field(min_length=1)
     device_id: str | None = None
+
+
+# Every message class this producer defines (the registry in __init__ collects them).
+CONTRACTS: tuple[type[Message], ...] = (PostSubmitted,)
+
+__all__ = [
+    "PhotoRef",
+    "PostSubmitted",
+]

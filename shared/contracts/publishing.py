@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from shared.contracts.base import Event
+from shared.contracts.base import Event, Message
 
 
 class PostPublished(Event):
@@ -31,3 +31,15 @@ class PublishFailed(Event):
     account: str
     reason: str
     detail: str = ""
+
+
+# Every message class this producer defines (the registry in __init__ collects them).
+CONTRACTS: tuple[type[Message], ...] = (
+    PostPublished,
+    PublishFailed,
+)
+
+__all__ = [
+    "PostPublished",
+    "PublishFailed",
+]

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from shared.contracts.base import Event, Model
+from shared.contracts.base import Event, Message, Model
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclusive)
 
@@ -78,3 +78,20 @@ class PhotoRefused(Event):
     school_id: str
     reason: str  # stable code, e.g. unsupported_format, corrupt, too_large
     detail: str = ""
+
+
+# Every message class this producer defines (the registry in __init__ collects them).
+CONTRACTS: tuple[type[Message], ...] = (
+    FacesDetected,
+    PhotoRedacted,
+    PhotoRefused,
+)
+
+__all__ = [
+    "Box",
+    "DetectedFace",
+    "FaceReport",
+    "FacesDetected",
+    "PhotoRedacted",
+    "PhotoRefused",
+]
