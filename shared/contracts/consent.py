@@ -16,6 +16,12 @@ class FaceDecision(Model):
     consent_versions: list[str] = []
 
 
+class TextDecision(Model):
+    index: int
+    mask: bool
+    reason: str  # pupil_name (mask) | readable_text (show, flagged for the approver)
+
+
 class FacesDecided(Event):
     """Consent's per-face decision for a photo. Default deny: only ``show`` shows."""
 
@@ -26,12 +32,15 @@ class FacesDecided(Event):
     post_id: str
     school_id: str
     decisions: list[FaceDecision] = []
+    texts: list[TextDecision] = []
+    revision: int = 0
 
 
 # Every message class this producer defines (the registry in __init__ collects them).
 CONTRACTS: tuple[type[Message], ...] = (FacesDecided,)
 
 __all__ = [
+    "TextDecision",
     "FaceDecision",
     "FacesDecided",
 ]

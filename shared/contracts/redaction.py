@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from shared.contracts.base import Event, Message, Model
+from shared.contracts.base import Command, Event, Message, Model
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclusive)
 
@@ -20,16 +20,31 @@ class DetectedFace(Model):
     encoding: list[float] | None = None
 
 
-class FacesDetected(Event):
-    """Faces found in a photo, sent to consent alone for a show/mask decision.
+class DetectedText(Model):
+    """A region of readable text (OCR).
 
-    The encodings are biometric data: only consent reads them; they are never logged
-    and audit keeps the message without them.
+    Only consent reads ``text``, to find pupil names; it is never logged and audit
+    keeps the message without it.
+    """
+
+    index: int = Field(ge=0)
+    box: Box
+    text: str
+
+
+class FacesDetected(Event):
+    """Faces (and readable text) found in a photo, sent to consent for a decision.
+
+    The encodings are biometric data and the text may hold names: only consent reads
+    them; they are never logged and audit keeps the message without them. ``named`` is
+    an approver's assertion that a face is a given pupil (the non-biometric route):
+    consent shows it only if that pupil's consent is current. ``revision`` counts
+    re-renders requested by an approver (0 for the first pass).
     """
 
     TYPE: ClassVar[str] = "faces.detected"
     VERSION: ClassVar[int] = 1
-    BIOMETRIC: ClassVar[tuple[str, ...]] = ("faces.encoding",)
+    BIOMETRIC: ClassVar[tuple[str, ...]] = ("faces.encoding", "texts.text")
 
     photo_id: str
     post_id: str
@@ -40,6 +55,9 @@ class FacesDetected(Event):
     width: int
     height: int
     faces: list[DetectedFace] = []
+    texts: list[DetectedText] = []
+    named: dict[int, str] = {}  # face index -> pupil id, asserted by an approver
+    revision: int = 0
 
 
 class FaceReport(Model):
@@ -65,6 +83,16 @@ class PhotoRedacted(Event):
     width: int
     height: int
     faces: list[FaceReport] = []
+    texts: list[TextReport] = []
+    ocr: str = "unavailable"  # ok | unavailable: the approver is told loudly if not ok
+    revision: int = 0
+
+
+class TextReport(Model):
+    index: int
+    box: Box  # in the output image's pixels
+    masked: bool
+    reason: str  # pupil_name (masked) | readable_text (flagged for the approver)
 
 
 class PhotoRefused(Event):
@@ -80,14 +108,35 @@ class PhotoRefused(Event):
     detail: str = ""
 
 
+class ReviseRedaction(Command):
+    """An approver's edits to a photo's redaction: extra mask regions (in the redacted
+    image's pixels) and faces asserted to be named pupils. Redaction re-renders from the
+    original, asking consent again for the named faces."""
+
+    TYPE: ClassVar[str] = "redaction.revise"
+    VERSION: ClassVar[int] = 1
+
+    photo_id: str
+    post_id: str
+    school_id: str
+    revision: int = Field(ge=1)
+    add_masks: list[Box] = []
+    named: dict[int, str] = {}
+    requested_by: str
+
+
 # Every message class this producer defines (the registry in __init__ collects them).
 CONTRACTS: tuple[type[Message], ...] = (
+    ReviseRedaction,
     FacesDetected,
     PhotoRedacted,
     PhotoRefused,
 )
 
 __all__ = [
+    "DetectedText",
+    "ReviseRedaction",
+    "TextReport",
     "Box",
     "DetectedFace",
     "FaceReport",

@@ -77,6 +77,15 @@ EXAMPLES: dict[type[contracts.Message], contracts.Message] = {
     contracts.RecordDecision: contracts.RecordDecision(
         post_id="p1", approver_id="u2", approve=False, reason="blurry"
     ),
+    contracts.ReviseRedaction: contracts.ReviseRedaction(
+        photo_id="ph1",
+        post_id="p1",
+        school_id="oak",
+        revision=1,
+        add_masks=[(10, 10, 40, 40)],
+        named={0: "pupil-7"},
+        requested_by="u2",
+    ),
     contracts.PostApproved: contracts.PostApproved(
         post_id="p1",
         school_id="oak",
