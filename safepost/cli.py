@@ -184,7 +184,9 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="safepost", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="safepost", description="Safepost: consent-checked school social posting."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run every service in one process (embedded)")

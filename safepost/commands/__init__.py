@@ -1,7 +1,7 @@
 """Subcommands contributed by each area: a module here defines ``register(subparsers)``.
 
-Each registers its own parsers with ``set_defaults(func=...)``; ``safepost.cli`` adds every
-module listed in ``MODULES``. Keeping them apart lets each service's commands grow
+Each registers its own parsers with ``set_defaults(func=...)``; ``safepost.cli`` adds
+every module listed in ``MODULES``. Keeping them apart lets each service's commands grow
 without touching the others'.
 """
 
