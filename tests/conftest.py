@@ -132,3 +132,14 @@ def faces_dir() -> Path:
     if not (FACES / "detection" / "annotations.json").exists():
         pytest.skip(f"labelled photos not found at {FACES} (the kit's data/faces)")
     return FACES
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """A headless Debian Chromium driven by Playwright (one per test session)."""
+    from tests.browser import chromium_path, launch
+
+    if chromium_path() is None:
+        unavailable("Debian's chromium is not installed (`make test` installs it)")
+    with launch() as b:
+        yield b
