@@ -1,4 +1,4 @@
-"""Intake's worker process: the outbox relay (and message handlers once it has any)."""
+"""Intake's worker process: the outbox relay and the overdue-deletion sweep."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import partial
 from types import FrameType
 
-from services.intake import outbox
+from services.intake import devices, outbox
 from services.intake.bootstrap import SERVICE, Ports, handler_map, real_ports
 from shared import bus, logs
 from shared.config import Settings
@@ -18,8 +18,13 @@ logger = logging.getLogger(__name__)
 
 
 def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
-    """Loops the embedded runner starts beside the worker: the outbox relay."""
-    return [partial(outbox.relay_forever, ports)]
+    """Loops run beside the worker: the outbox relay and the overdue sweep."""
+    tasks: list[Callable[[threading.Event], None]] = [
+        partial(outbox.relay_forever, ports)
+    ]
+    if ports.devices is not None:
+        tasks.append(partial(devices.sweep_forever, ports))
+    return tasks
 
 
 def main() -> None:
@@ -34,23 +39,23 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    relay = threading.Thread(
-        target=outbox.relay_forever,
-        args=(ports, stop),
-        name="intake-outbox-relay",
-        daemon=True,
-    )
-    relay.start()
+    loops = [
+        threading.Thread(target=task, args=(stop,), name="intake-task", daemon=True)
+        for task in background_tasks(ports)
+    ]
+    for loop in loops:
+        loop.start()
     handlers = handler_map(ports)
     if handlers:
         bus.run_worker(
             settings.amqp_url, SERVICE, handlers, prefetch=settings.prefetch, stop=stop
         )
     else:
-        logger.info("intake worker running the outbox relay (no message handlers)")
+        logger.info("intake worker running the outbox relay and the overdue sweep")
         stop.wait()
     stop.set()
-    relay.join(timeout=10)
+    for loop in loops:
+        loop.join(timeout=10)
 
 
 if __name__ == "__main__":

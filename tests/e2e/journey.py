@@ -138,6 +138,7 @@ class Staff:
     username: str
     password: str
     token: str = ""
+    device_token: str = ""  # intake: uploads need an enrolled, approved device
 
     def sign_in(self) -> Staff:
         r = requests.post(
@@ -156,9 +157,28 @@ class Staff:
             "Authorization": f"Bearer {self.token}",
             "Accept": "application/json",
         }
+        if self.device_token:
+            headers["X-Device-Token"] = self.device_token
         return requests.request(
             method, f"{self.urls[service]}{path}", headers=headers, timeout=60, **kw
         )
+
+
+def enrol_device(it: Staff, owner: Staff, username: str) -> str:
+    """IT registers and approves a trust laptop for ``owner``, who enrols it."""
+    r = it.call(
+        "POST",
+        "intake",
+        "/api/devices",
+        json={"school": SCHOOL, "owner": username, "kind": "trust", "name": "Laptop"},
+    )
+    assert r.status_code == 201, r.text
+    device_id = r.json()["device_id"]
+    assert it.call("POST", "intake", f"/api/devices/{device_id}/approve").ok
+    code = it.call("POST", "intake", f"/api/devices/{device_id}/enrolment-code")
+    enrolled = owner.call("POST", "intake", "/api/enrol", json=code.json())
+    assert enrolled.status_code == 201, enrolled.text
+    return str(enrolled.json()["token"])
 
 
 def run_journey(
@@ -179,6 +199,7 @@ def run_journey(
     trust_it = Staff(urls, "trust-it", passwords["trust-it"]).sign_in()
     photo, boxes = labelled(faces_dir)
     upload = with_phone_metadata(photo)
+    teacher.device_token = enrol_device(trust_it, teacher, "teacher.oakfield")
 
     r = teacher.call(
         "POST",

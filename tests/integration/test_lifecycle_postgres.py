@@ -140,9 +140,9 @@ def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
             ledger=intake_ports.ledger, originals=intake_ports.originals, publisher=bus
         )
     )
-    assert relayed == 1
+    assert relayed == 2  # post.submitted and the photo's receipt.issued
     assert intake_ports.ledger.pending() == []
-    [submitted] = bus.published
+    [submitted] = [e for e in bus.published if e.type == "post.submitted"]
     assert blobs["originals"].get(receipt.photos[0].key) == JPEG
 
     # approval opens the post; redaction (simulated) reports the photo.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,21 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 
+from services.intake import adapters, devices
 from services.intake.app import create_app
-from services.intake.bootstrap import Ports
-from shared import auth
+from services.intake.bootstrap import MIGRATIONS, Ports
+from shared import auth, db
 from shared.config import Settings
 from shared.testing import InMemoryBlobStore
-from tests.unit.intake.fakes import InMemoryPostLedger, SwitchableBus
+from tests.unit.intake.fakes import (
+    Clock,
+    InMemoryDeviceRegister,
+    InMemoryPostLedger,
+    SwitchableBus,
+)
 
 SECRET = "intake-test-secret-0123456789-0123456789"
+T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 
 
 def a_jpeg(color: tuple[int, int, int] = (200, 30, 30), size: int = 16) -> bytes:
@@ -54,16 +62,79 @@ class Rig:
     ledger: InMemoryPostLedger
     originals: Any
     bus: SwitchableBus
+    register: InMemoryDeviceRegister
+    clock: Clock
     ids: list[str] = field(default_factory=list)
+    default_device: tuple[str, str] | None = None
+
+    def token(self) -> str:
+        """The token of the teacher's approved personal device (made once)."""
+        if self.default_device is None:
+            self.default_device = self.device()
+        return self.default_device[1]
+
+    def upload(
+        self,
+        form: dict[str, Any],
+        identity: auth.Identity | None = None,
+        token: str | None = "default",
+    ) -> Any:
+        headers = bearer(identity or an_identity(("north", "teacher")))
+        if token == "default":
+            token = self.token()
+        if token is not None:
+            headers["X-Device-Token"] = token
+        return self.client().post(
+            "/api/posts",
+            data=form,
+            headers=headers,
+            content_type="multipart/form-data",
+        )
 
     def client(self) -> FlaskClient:
         return self.app.test_client()
 
+    def device(
+        self,
+        owner: str = "u-teacher",
+        *,
+        kind: str = "personal",
+        school: str = "north",
+        status: str = "approved",
+    ) -> tuple[str, str]:
+        """A registered device (approved unless told) and its token."""
+        device = devices.register(
+            self.ports, school=school, owner=owner, kind=kind, name="", by="u-it"
+        )
+        code, _ = devices.enrolment_code(self.ports, device.device_id, "u-it")
+        _, token = devices.enrol(self.ports, code, via="api")
+        if status in ("approved", "revoked"):
+            devices.approve(self.ports, device.device_id, "u-coo")
+        if status == "revoked":
+            devices.revoke(self.ports, device.device_id, "u-it", "lost")
+        return device.device_id, token
+
 
 def a_rig(
-    *, originals: Any = None, bus: SwitchableBus | None = None, limit: int = 1024 * 1024
+    *,
+    originals: Any = None,
+    bus: SwitchableBus | None = None,
+    limit: int = 1024 * 1024,
+    block_overdue: bool = True,
+    sql: Path | None = None,
 ) -> Rig:
-    ledger = InMemoryPostLedger()
+    """An app on fakes, or (``sql``: a folder) on the real SQL adapters on SQLite."""
+    clock = Clock(T0)
+    ledger: Any
+    register: Any
+    if sql is None:
+        ledger = InMemoryPostLedger()
+        register = InMemoryDeviceRegister(ledger)
+    else:
+        engine = db.make_engine(f"sqlite:///{sql / 'intake.sqlite3'}")
+        db.migrate(engine, MIGRATIONS)
+        ledger = adapters.SqlPostLedger(engine, now=clock)
+        register = adapters.SqlDeviceRegister(engine, now=clock)
     store = originals if originals is not None else InMemoryBlobStore()
     bus = bus or SwitchableBus()
     counter = iter(range(1, 10_000))
@@ -73,6 +144,9 @@ def a_rig(
         publisher=bus,
         new_id=lambda: f"post-{next(counter)}",
         max_upload_bytes=limit,
+        devices=register,
+        now=clock,
+        block_overdue=block_overdue,
     )
     settings = Settings(
         service="intake",
@@ -87,6 +161,8 @@ def a_rig(
         ledger=ledger,
         originals=store,
         bus=bus,
+        register=register,
+        clock=clock,
     )
 
 

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from services.intake import adapters, domain
+from services.intake import adapters, devices, domain
 from services.intake.bootstrap import MIGRATIONS
 from services.intake.ports import NewPost, StoredPhoto
 from shared import contracts, db
+from tests.unit.intake.builders import (
+    a_form,
+    a_jpeg,
+    a_png,
+    a_rig,
+    an_identity,
+    bearer,
+)
 
 
 def a_ledger(tmp_path):
@@ -78,3 +86,70 @@ def test_a_post_that_cannot_be_recorded_leaves_no_outbox_row(tmp_path):
         ledger.record(a_new_post(), an_envelope())  # same post id: the insert fails
 
     assert ledger.pending() == []
+
+
+# The device register on SQLite, driven through the API like the fakes are.
+
+
+def test_on_sql_a_device_is_registered_enrolled_approved_used_and_revoked(tmp_path):
+    rig = a_rig(sql=tmp_path)
+    device_id, token = rig.device(status="pending")
+    refused = rig.upload(a_form((a_jpeg(), "a.jpg")), token=token)
+    devices.approve(rig.ports, device_id, "u-coo")
+
+    accepted = rig.upload(a_form((a_jpeg(), "a.jpg")), token=token)
+    devices.revoke(rig.ports, device_id, "u-it", "lost")
+    after = rig.upload(a_form((a_png(), "b.png")), token=token)
+
+    assert refused.get_json()["error"] == "device_pending"
+    assert accepted.status_code == 201
+    assert after.status_code == 403
+    stored = rig.ports.register.get(device_id)
+    assert stored is not None and stored.status == "revoked"
+    assert stored.last_seen_at is not None
+    assert after.get_json()["error"] == "device_revoked"
+    assert [e.type for e in rig.ledger.pending()] == []
+    assert {"device.registered", "device.enrolled", "device.approved"} <= set(
+        rig.bus.types()
+    )
+
+
+def test_on_sql_codes_are_single_use_and_expire(tmp_path):
+    rig = a_rig(sql=tmp_path)
+    device = devices.register(
+        rig.ports, school="north", owner="u-teacher", kind="trust", name="", by="u-it"
+    )
+    used, _ = devices.enrolment_code(rig.ports, device.device_id, "u-it")
+    stale, _ = devices.enrolment_code(rig.ports, device.device_id, "u-it")
+    devices.enrol(rig.ports, used, via="api")
+
+    with pytest.raises(domain.EnrolmentError) as again:
+        devices.enrol(rig.ports, used, via="api")
+    rig.clock.at += timedelta(minutes=16)
+    with pytest.raises(domain.EnrolmentError) as expired:
+        devices.enrol(rig.ports, stale, via="api")
+
+    assert again.value.code == "enrolment_code_used"
+    assert expired.value.code == "enrolment_code_expired"
+
+
+def test_on_sql_obligations_open_go_overdue_once_and_close(tmp_path):
+    rig = a_rig(sql=tmp_path)
+    [receipt] = rig.upload(a_form((a_jpeg(), "a.jpg"))).get_json()["receipts"]
+    rig.clock.at += timedelta(minutes=16)
+
+    blocked = rig.upload(a_form((a_png(), "b.png")))
+    swept = (devices.sweep_overdue(rig.ports), devices.sweep_overdue(rig.ports))
+    closed = rig.client().post(
+        f"/api/receipts/{receipt['receipt_id']}/deletion",
+        json={"method": "uploader-unlink"},
+        headers=bearer(an_identity(("north", "teacher"))),
+    )
+    held = rig.ledger.held("u-teacher", {receipt["sha256"]})
+
+    assert blocked.get_json()["error"] == "deletion_overdue"
+    assert swept == (1, 0)
+    assert closed.status_code == 200
+    assert rig.ports.register.obligations(owner="u-teacher") == []
+    assert [h.receipt_id for h in held] == [receipt["receipt_id"]]
+    assert rig.upload(a_form((a_png(), "b.png"))).status_code == 201

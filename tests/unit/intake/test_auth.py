@@ -51,6 +51,7 @@ def test_a_cookie_session_needs_the_csrf_token_to_upload():
     teacher = an_identity(("north", "teacher"))
     client = rig.client()
     client.set_cookie(auth.COOKIE, auth.issue_token(SECRET, teacher))
+    client.set_cookie("safepost_device", rig.token(), path="/")
 
     without = client.post("/api/posts", data=a_form((a_jpeg(), "a.jpg")))
     with_token = client.post(

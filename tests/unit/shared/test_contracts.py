@@ -68,11 +68,34 @@ EXAMPLES: dict[type[contracts.Message], contracts.Message] = {
     contracts.PhotoRefused: contracts.PhotoRefused(
         photo_id="ph1", post_id="p1", school_id="oak", reason="corrupt", detail="eof"
     ),
+    contracts.OriginalDeleted: contracts.OriginalDeleted(
+        photo_id="ph1",
+        post_id="p1",
+        school_id="oak",
+        original_key="originals/p1/ph1.jpg",
+        reason="post_published",
+        closed_on=date(2024, 7, 1),
+        retention_days=30,
+    ),
     contracts.FacesDecided: contracts.FacesDecided(
         photo_id="ph1",
         post_id="p1",
         school_id="oak",
         decisions=[contracts.FaceDecision(index=0, show=False, reason="unknown")],
+    ),
+    contracts.ConsentChanged: contracts.ConsentChanged(
+        school_id="oak",
+        pupil_id="A123",
+        cause="recorded",
+        scopes=[
+            contracts.ConsentScope(
+                purpose="social_media",
+                state="withdrawn",
+                expires_on=date(2025, 8, 31),
+                version="7:social_media/*:v2",
+            )
+        ],
+        effective_on=date(2025, 3, 3),
     ),
     contracts.RecordDecision: contracts.RecordDecision(
         post_id="p1", approver_id="u2", approve=False, reason="blurry"
@@ -110,6 +133,54 @@ EXAMPLES: dict[type[contracts.Message], contracts.Message] = {
     ),
     contracts.PublishFailed: contracts.PublishFailed(
         post_id="p1", school_id="oak", account="oak-fb", reason="rejected_by_network"
+    ),
+    contracts.DeviceRegistered: contracts.DeviceRegistered(
+        device_id="d1", school_id="oak", owner="sam", kind="personal", name="Phone"
+    ),
+    contracts.DeviceApproved: contracts.DeviceApproved(
+        device_id="d1", school_id="oak", owner="sam", kind="personal", approved_by="u3"
+    ),
+    contracts.DeviceRevoked: contracts.DeviceRevoked(
+        device_id="d1", school_id="oak", owner="sam", revoked_by="u3", reason="lost"
+    ),
+    contracts.DeviceEnrolled: contracts.DeviceEnrolled(
+        device_id="d1", school_id="oak", owner="sam", via="browser"
+    ),
+    contracts.UploadRefused: contracts.UploadRefused(
+        reason="device_revoked",
+        user_id="u1",
+        username="sam",
+        school_id="oak",
+        device_id="d1",
+    ),
+    contracts.ReceiptIssued: contracts.ReceiptIssued(
+        receipt_id="r1",
+        post_id="p1",
+        photo_id="ph1",
+        school_id="oak",
+        author_id="u1",
+        sha256=SHA,
+        bytes=1234,
+        stored_at="originals/p1/a.jpg",
+        device_id="d1",
+        deletion_due_at=datetime(2024, 7, 1, 9, 15, tzinfo=UTC),
+    ),
+    contracts.DeletionConfirmed: contracts.DeletionConfirmed(
+        receipt_id="r1",
+        post_id="p1",
+        school_id="oak",
+        device_id="d1",
+        deleted_at=datetime(2024, 7, 1, 9, 5, tzinfo=UTC),
+        method="uploader-unlink",
+        confirmed_by="u1",
+    ),
+    contracts.DeletionOverdue: contracts.DeletionOverdue(
+        receipt_id="r1",
+        post_id="p1",
+        school_id="oak",
+        device_id="d1",
+        owner="sam",
+        due_at=datetime(2024, 7, 1, 9, 15, tzinfo=UTC),
     ),
 }
 
