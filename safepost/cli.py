@@ -55,6 +55,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{system.data_dir / 'demo-credentials.txt'}",
             flush=True,
         )
+    if not args.no_seed:
+        codes = demo.demo_device_codes(system.ports["intake"])
+        print(
+            "Device enrolment codes for the demo teachers' school iPads (enter once on "
+            "the upload page; valid 15 minutes; admins issue new ones on "
+            f"{url}/intake/devices):",
+            flush=True,
+        )
+        for owner, code in codes.items():
+            print(f"  {owner}: {code}", flush=True)
     print(f"Published posts appear under {publish_root}\n", flush=True)
     embedded.serve(system, args.host, args.port)
     return 0

@@ -75,6 +75,36 @@ def seed(system_ports: dict[str, Any], publish_root: Path) -> list[DemoUser]:
     return created
 
 
+def demo_device_codes(intake_ports: Any) -> dict[str, str]:
+    """Each demo teacher's approved trust device, and a fresh one-time enrolment code
+    for it (valid 15 minutes): entered once on the upload page, it lets the browser
+    upload. Uploads need an approved device, as the trust's policy says."""
+    from services.intake import devices
+    from services.intake import domain as intake
+
+    codes: dict[str, str] = {}
+    existing = intake_ports.register.listing(None)
+    for school in SCHOOLS:
+        owner = f"teacher.{school}"
+        device = next(
+            (d for d in existing if d.owner == owner and d.status == intake.APPROVED),
+            None,
+        )
+        if device is None:
+            device = devices.register(
+                intake_ports,
+                school=school,
+                owner=owner,
+                kind=intake.TRUST,
+                name="Demo school iPad",
+                by="seed-demo",
+            )
+            device = devices.approve(intake_ports, device.device_id, by="seed-demo")
+        code, _ = devices.enrolment_code(intake_ports, device.device_id, by="seed-demo")
+        codes[owner] = code
+    return codes
+
+
 def write_credentials(data_dir: Path, created: list[DemoUser]) -> Path:
     """Append new demo passwords to a file only the owner can read."""
     data_dir.mkdir(parents=True, exist_ok=True)

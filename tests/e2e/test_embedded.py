@@ -59,3 +59,18 @@ def test_the_demo_seed_is_idempotent_and_prints_each_password_once(
         "coo",
     }
     assert second == []
+
+
+def test_the_demo_gives_each_teacher_one_approved_device_and_a_fresh_code_per_start(
+    tmp_path: Path,
+) -> None:
+    system = embedded.build(tmp_path / "var")
+    demo.seed(system.ports, tmp_path / "published")
+
+    first = demo.demo_device_codes(system.ports["intake"])
+    second = demo.demo_device_codes(system.ports["intake"])
+
+    devices = system.ports["intake"].register.listing(None)
+    assert sorted(d.owner for d in devices) == ["teacher.oakfield", "teacher.riverside"]
+    assert all(d.status == "approved" and d.kind == "trust" for d in devices)
+    assert first.keys() == second.keys() and first != second
