@@ -7,16 +7,12 @@ from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from services.consent import adapters, handlers
-from services.consent.ports import (
-    ConsentRegister,
-    FaceGallery,
-    PupilRoll,
-    SchoolDirectory,
-)
+from services.consent.ports import ConsentRegister, FaceGallery, PupilNames
 from shared import contracts, db
-from shared.bus import HandlerMap
+from shared.bus import HandlerMap, Publisher
 from shared.config import Settings
 
 SERVICE = "consent"
@@ -27,21 +23,29 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class Ports:
     gallery: FaceGallery
     register: ConsentRegister
-    schools: SchoolDirectory
-    pupils: PupilRoll
+    names: PupilNames
+    # The SQL store: schools, pupils, consent versions, never-publish, biometric
+    # consent, enrolment, import/export, outbox (used by the views, CLI and sweeps).
+    store: Any
+    enroller: Any = None  # reference photo -> encoding (FaceRecognitionEnroller)
+    publisher: Publisher | None = None  # for the outbox relay
     today: Callable[[], date] = date.today
     ping: Callable[[], None] = lambda: None
 
 
 def real_ports(settings: Settings) -> Ports:
+    from shared.bus import KombuPublisher
+
     engine = db.make_engine(settings.database_url)
     db.migrate(engine, MIGRATIONS)
     store = adapters.SqlConsentStore(engine)
     return Ports(
-        gallery=adapters.NoMatchGallery(),
+        gallery=adapters.SqlFaceGallery(engine),
         register=store,
-        schools=store,
-        pupils=store,
+        names=store,
+        store=store,
+        enroller=adapters.FaceRecognitionEnroller(),
+        publisher=KombuPublisher(settings.amqp_url),
         ping=partial(db.ping, engine),
     )
 
@@ -51,6 +55,7 @@ def handler_map(ports: Ports) -> HandlerMap:
         handlers.decide_faces,
         gallery=ports.gallery,
         register=ports.register,
+        names=ports.names,
         today=ports.today,
     )
     return {contracts.FacesDetected: decide}

@@ -1,20 +1,51 @@
-"""Photo-consent rules. Pure: no I/O, no frameworks."""
+"""Photo-consent rules. Pure: no I/O, no frameworks.
+
+Default deny everywhere: a face is shown only when it is one known pupil of the school,
+on roll, without a never-publish flag, whose purpose-wide photo consent and the
+consent for every target platform are current on the publish date.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
 SLUG = re.compile(r"^[a-z0-9-]{2,40}$")
+PUPIL_ID = re.compile(r"^[A-Za-z0-9._/-]{1,64}$")
+SCOPE_NAME = re.compile(r"^[a-z0-9_]{1,40}$")
 STATUSES = ("granted", "refused", "withdrawn", "not_returned")
+PURPOSES = ("social_media", "website", "press", "internal_display")
+PLATFORMS = ("facebook", "instagram", "x", "linkedin", "youtube", "tiktok")
+METHODS = ("paper", "online", "mis_import", "")
+NEVER_PUBLISH_CATEGORIES = (
+    "looked_after",
+    "adopted",
+    "at_risk",
+    "court_order",
+    "other",
+)
+
+# Identification (chosen by measurement: benchmarks/consent_identify.py, see
+# docs/architecture.md "Consent"): stricter than face_recognition's 0.6.
+TOLERANCE = 0.45
+MARGIN = 0.10
+
+# Why a face is masked. A never-publish flag is reported as no_consent.
+UNKNOWN, AMBIGUOUS, NO_CONSENT = "unknown", "ambiguous", "no_consent"
+EXPIRED, WITHDRAWN, CONSENTED = "expired", "withdrawn", "consented"
+# Worst first: the reason given when several scopes fail.
+_SEVERITY = (WITHDRAWN, NO_CONSENT, EXPIRED)
 
 
 @dataclass(frozen=True)
 class School:
     slug: str
     name: str
+    expiry_month: int = 8  # consent lasts to the end of the academic year by default
+    expiry_day: int = 31
 
 
 @dataclass(frozen=True)
@@ -27,22 +58,119 @@ class Pupil:
     class_name: str = ""
     on_roll: bool = True
     left_on: date | None = None
+    preferred_name: str = ""
 
 
 @dataclass(frozen=True)
-class PhotoConsent:
-    """The newest consent record of one pupil for one purpose (and platform)."""
+class ConsentRecord:
+    """One version of a pupil's answer for a purpose (or one platform of it)."""
 
     pupil_id: str
-    granted: bool
+    purpose: str
+    platform: str | None  # None: the purpose-wide answer
+    status: str
+    version: int
+    record_id: int = 0
     expires_on: date | None = None
-    withdrawn_on: date | None = None
-    version_ref: str = ""
+    given_by: str = ""
+    relationship: str = ""
+    method: str = ""
+    evidence_ref: str = ""
+    recorded_by: str = ""
+    recorded_at: datetime | None = None
 
-    def permits_on(self, day: date) -> bool:
-        withdrawn = self.withdrawn_on is not None and day >= self.withdrawn_on
-        expired = self.expires_on is not None and day > self.expires_on
-        return self.granted and not withdrawn and not expired
+    @property
+    def ref(self) -> str:
+        """What a decision cites: record id, scope and version."""
+        return f"{self.record_id}:{self.purpose}/{self.platform or '*'}:v{self.version}"
+
+    def state_on(self, day: date) -> str:
+        """``consented``, or why not: withdrawn, no_consent or expired."""
+        if self.status == "withdrawn":
+            return WITHDRAWN
+        if self.status != "granted":
+            return NO_CONSENT  # refused, and not returned counts as refused
+        if self.expires_on is None or day > self.expires_on:
+            return EXPIRED  # a yes with no expiry is not trusted: fail closed
+        return CONSENTED
+
+
+@dataclass(frozen=True)
+class Standing:
+    """All a decision needs to know about one pupil (the newest version of each)."""
+
+    pupil_id: str
+    on_roll: bool = True
+    never_publish: bool = False
+    consents: Mapping[tuple[str, str | None], ConsentRecord] = field(
+        default_factory=dict
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    show: bool
+    reason: str
+    versions: tuple[str, ...] = ()
+
+
+def photo_verdict(
+    standing: Standing | None,
+    purpose: str,
+    platforms: Sequence[str],
+    days: Sequence[date],
+) -> Verdict:
+    """May this pupil be shown for ``purpose`` on every platform on every one of
+    ``days`` (today and the publish date)?
+
+    A platform answer can only narrow the purpose-wide one: both must say yes.
+    """
+    if standing is None:
+        return Verdict(False, UNKNOWN)
+    if not days:
+        return Verdict(False, NO_CONSENT)
+    if not standing.on_roll or standing.never_publish:
+        return Verdict(False, NO_CONSENT)
+    wide = standing.consents.get((purpose, None))
+    if wide is None:
+        return Verdict(False, NO_CONSENT)
+    used = [wide]
+    used += [
+        standing.consents[(purpose, p)]
+        for p in dict.fromkeys(platforms)
+        if (purpose, p) in standing.consents
+    ]
+    failures = {r.state_on(d) for r in used for d in days} - {CONSENTED}
+    for reason in _SEVERITY:
+        if reason in failures:
+            return Verdict(False, reason)
+    return Verdict(True, CONSENTED, tuple(r.ref for r in used))
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """The closest enrolled pupil to a face and how close the runner-up pupil is."""
+
+    pupil_id: str | None
+    distance: float = float("inf")
+    second_distance: float = float("inf")
+
+
+@dataclass(frozen=True)
+class Match:
+    pupil_id: str | None
+    reason: str  # matched | unknown | ambiguous
+
+
+def classify(
+    nearest: Nearest, tolerance: float = TOLERANCE, margin: float = MARGIN
+) -> Match:
+    """One pupil within ``tolerance`` and clearly closer than any other, else no one."""
+    if nearest.pupil_id is None or not nearest.distance <= tolerance:
+        return Match(None, UNKNOWN)
+    if not nearest.second_distance - nearest.distance >= margin:
+        return Match(None, AMBIGUOUS)
+    return Match(nearest.pupil_id, "matched")
 
 
 @dataclass(frozen=True)
@@ -54,50 +182,165 @@ class Decision:
     consent_versions: tuple[str, ...] = ()
 
 
-def faces_to_show(
-    matches: Mapping[int, str | None], consents: Mapping[str, PhotoConsent], day: date
-) -> dict[int, str]:
-    """Default deny: a face is shown only if it is a known pupil with a current yes."""
-    return {
-        face: pupil
-        for face, pupil in matches.items()
-        if pupil is not None and pupil in consents and consents[pupil].permits_on(day)
-    }
+def decide_face(
+    index: int,
+    match: Match,
+    named: str | None,
+    standings: Mapping[str, Standing],
+    purpose: str,
+    platforms: Sequence[str],
+    days: Sequence[date],
+) -> Decision:
+    """The decision for one face: identified biometrically or named by an approver.
+
+    A face named by an approver whose encoding confidently matches someone else is
+    masked as ambiguous.
+    """
+    if named is not None:
+        if match.pupil_id is not None and match.pupil_id != named:
+            return Decision(index, False, None, AMBIGUOUS)
+        pupil: str = named
+    elif match.pupil_id is None:
+        return Decision(index, False, None, match.reason)
+    else:
+        pupil = match.pupil_id
+    verdict = photo_verdict(standings.get(pupil), purpose, platforms, days)
+    if not verdict.show:
+        known = pupil if pupil in standings else None
+        return Decision(index, False, known, verdict.reason)
+    return Decision(index, True, pupil, CONSENTED, verdict.versions)
 
 
-def decide(
-    faces: Iterable[int],
-    matches: Mapping[int, str | None],
-    consents: Mapping[str, PhotoConsent],
-    days: Iterable[date],
-) -> list[Decision]:
-    """One decision per face; shown only if consent permits on every given day."""
-    days = list(days)
-    shown_each = [faces_to_show(matches, consents, day) for day in days]
-    out = []
-    for face in faces:
-        pupil = matches.get(face)
-        if pupil is not None and days and all(face in s for s in shown_each):
-            out.append(
-                Decision(face, True, pupil, "consented", (consents[pupil].version_ref,))
-            )
-        else:
-            out.append(
-                Decision(face, False, pupil, _mask_reason(pupil, consents, days))
-            )
-    return out
+def default_expiry(school: School, on: date) -> date:
+    """The end of the academic year containing ``on`` (31 August unless the school
+    says otherwise)."""
+    end = _safe_date(on.year, school.expiry_month, school.expiry_day)
+    return (
+        end
+        if on <= end
+        else _safe_date(on.year + 1, school.expiry_month, school.expiry_day)
+    )
 
 
-def _mask_reason(
-    pupil: str | None, consents: Mapping[str, PhotoConsent], days: list[date]
-) -> str:
+def _safe_date(year: int, month: int, day: int) -> date:
+    while True:
+        try:
+            return date(year, month, day)
+        except ValueError:
+            day -= 1
+
+
+# Biometric consent (Protection of Freedoms Act 2012 ss.26-28).
+
+
+@dataclass(frozen=True)
+class BiometricConsent:
+    pupil_id: str
+    status: str
+    pupil_objects: bool = False
+    version: int = 0
+
+    @property
+    def permits_enrolment(self) -> bool:
+        """Written parental consent and no objection from the pupil."""
+        return self.status == "granted" and not self.pupil_objects
+
+
+def may_enrol(pupil: Pupil | None, biometric: BiometricConsent | None) -> str | None:
+    """None if the pupil may be enrolled, else why not."""
     if pupil is None:
-        return "unknown"
-    consent = consents.get(pupil)
-    if consent is None or not consent.granted:
-        return "no_consent"
+        return "no such pupil"
+    if not pupil.on_roll:
+        return "the pupil has left the school"
+    if biometric is None or biometric.status != "granted":
+        return "no written biometric consent"
+    if biometric.pupil_objects:
+        return "the pupil objects to biometric processing"
+    return None
+
+
+# Names in photos (OCR text).
+
+_OCR_LOOKALIKES = str.maketrans(
+    {"0": "o", "1": "l", "|": "l", "5": "s", "3": "e", "8": "b", "$": "s", "@": "a"}
+)
+
+
+def normalise(text: str) -> str:
+    """Lower case, no accents, OCR look-alike digits as letters, words split by one
+    space."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = plain.translate(_OCR_LOOKALIKES)
+    return " ".join(re.sub(r"[^a-z]+", " ", plain).split())
+
+
+MAX_TEXT = 300  # OCR text beyond this is not searched for names (it is flagged)
+
+
+@dataclass(frozen=True)
+class NameIndex:
+    """The pupil surnames of one school, normalised for matching OCR text.
+
+    A surname alone is enough to mask, so "forename surname" is covered too.
+    ``fuzzy`` holds each long surname and its one-letter deletions (symmetric delete):
+    a word within one edit of a surname shares one of them.
+    """
+
+    surnames: frozenset[str]
+    squashed: frozenset[str]  # surnames of 4+ letters, spaces removed
+    fuzzy: frozenset[str]
+    longest: int = 0
+
+    @classmethod
+    def of(cls, pupils: Iterable[Pupil]) -> NameIndex:
+        surnames = {normalise(p.surname) for p in pupils} - {""}
+        squashed = {s.replace(" ", "") for s in surnames if len(s) >= 4}
+        fuzzy: set[str] = set()
+        for name in squashed:
+            if len(name) >= 5:
+                fuzzy.add(name)
+                fuzzy.update(_deletions(name))
+        longest = max((len(s) for s in squashed), default=0)
+        return cls(frozenset(surnames), frozenset(squashed), frozenset(fuzzy), longest)
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def mentions_pupil(text: str, names: NameIndex) -> bool:
+    """Whether OCR text shows a pupil's surname (with or without the forename).
+
+    Case, accents, spacing and punctuation are ignored, OCR look-alikes (0/o, 1/l,
+    5/s) are folded, a surname of 4+ letters is found inside run-together words, and
+    words of 5+ letters may differ from a surname by one letter. Masking a word that
+    is not a name costs nothing, so the matching leans towards masking.
+    """
+    words = normalise(text[:MAX_TEXT]).split()
+    if not words:
+        return False
+    if any(w in names.surnames for w in words):
+        return True
     if any(
-        consent.withdrawn_on is not None and d >= consent.withdrawn_on for d in days
+        " ".join(pair) in names.surnames for pair in zip(words, words[1:], strict=False)
     ):
-        return "withdrawn"
-    return "expired"
+        return True  # two-word surnames ("de la cruz" is caught squashed below)
+    squashed = "".join(words)
+    for start in range(len(squashed)):
+        for end in range(start + 4, min(len(squashed), start + names.longest) + 1):
+            if squashed[start:end] in names.squashed:
+                return True
+    for word in words:
+        if len(word) >= 4 and (
+            word in names.fuzzy or not _deletions(word).isdisjoint(names.fuzzy)
+        ):
+            return True
+    return False
+
+
+def text_verdict(text: str, names: NameIndex) -> tuple[bool, str]:
+    """(mask, reason) for one OCR text region."""
+    if mentions_pupil(text, names):
+        return True, "pupil_name"
+    return False, "readable_text"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import date
 
 from services.consent import domain
-from services.consent.ports import ConsentRegister, FaceGallery
+from services.consent.ports import ConsentRegister, FaceGallery, PupilNames
 from shared import contracts
 
 
@@ -15,22 +15,51 @@ def decide_faces(
     *,
     gallery: FaceGallery,
     register: ConsentRegister,
+    names: PupilNames,
     today: Callable[[], date],
 ) -> list[contracts.Message]:
-    """Show identified pupils with a current yes; every other face is masked."""
+    """One decision per face and per text region. Default deny: a face is shown only
+    if it is one pupil (identified, or named by an approver) whose consent is current
+    for the purpose and every platform, today and on the publish date."""
     encodings = {f.index: f.encoding for f in event.faces if f.encoding is not None}
-    matches = gallery.identify(event.school_id, encodings) if encodings else {}
-    pupils = {p for p in matches.values() if p}
-    consents = register.find(event.school_id, pupils, event.purpose) if pupils else {}
-    days = {today()} | ({event.publish_on} if event.publish_on else set())
-    faces = [f.index for f in event.faces]
-    decisions = domain.decide(faces, matches, consents, days)
+    nearest = gallery.nearest(event.school_id, encodings) if encodings else {}
+    matches = {
+        f.index: domain.classify(nearest.get(f.index, domain.Nearest(None)))
+        for f in event.faces
+    }
+    wanted = {m.pupil_id for m in matches.values() if m.pupil_id}
+    wanted |= set(event.named.values())
+    standings = register.standings(event.school_id, wanted) if wanted else {}
+    now = today()
+    days = sorted({now, event.publish_on or now})
+    decisions = [
+        domain.decide_face(
+            f.index,
+            matches[f.index],
+            event.named.get(f.index),
+            standings,
+            event.purpose,
+            event.platforms,
+            days,
+        )
+        for f in event.faces
+    ]
+    texts = []
+    if event.texts:
+        index = names.name_index(event.school_id)
+        for t in event.texts:
+            mask, reason = domain.text_verdict(t.text, index)
+            texts.append(
+                contracts.TextDecision(index=t.index, mask=mask, reason=reason)
+            )
     return [
         contracts.FacesDecided(
             photo_id=event.photo_id,
             post_id=event.post_id,
             school_id=event.school_id,
             decisions=[_to_contract(d) for d in decisions],
+            texts=texts,
+            revision=event.revision,
         )
     ]
 

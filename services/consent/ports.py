@@ -1,42 +1,29 @@
-"""Ports the consent handlers and views need."""
+"""Ports the consent handlers need (the views use the SQL store's wider surface)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
-from services.consent.domain import PhotoConsent, Pupil, School
+from services.consent.domain import NameIndex, Nearest, Standing
 
 
 class FaceGallery(Protocol):
-    def identify(
+    def nearest(
         self, school_id: str, encodings: Mapping[int, Sequence[float]]
-    ) -> dict[int, str | None]:
-        """The enrolled pupil each face encoding matches, or None (unknown)."""
+    ) -> dict[int, Nearest]:
+        """For each face: the closest enrolled pupil of the school and how close the
+        next-closest pupil is (Nearest(None) when nobody is enrolled)."""
 
 
 class ConsentRegister(Protocol):
-    def find(
-        self, school_id: str, pupil_ids: Iterable[str], purpose: str
-    ) -> dict[str, PhotoConsent]:
-        """The current purpose-wide consent of each pupil that has one."""
-
-    def history(self, school_id: str, pupil_id: str) -> list[dict[str, Any]]:
-        """Every consent record version of one pupil, oldest first."""
+    def standings(
+        self, school_id: str, pupil_ids: Iterable[str]
+    ) -> dict[str, Standing]:
+        """Roll status, never-publish flag and the newest consent version of every
+        scope, for each of these pupils that exists in the school."""
 
 
-class SchoolDirectory(Protocol):
-    def add_school(self, school: School) -> bool:
-        """Create the school; False if the slug already exists (nothing changes)."""
-
-    def schools(self) -> list[School]:
-        """Every school, by slug."""
-
-
-class PupilRoll(Protocol):
-    def add_pupil(self, pupil: Pupil) -> None:
-        """Add a pupil; ConflictError if (school, pupil_id) exists; NotFoundError if
-        the school does not."""
-
-    def pupils(self, school_slug: str) -> list[Pupil]:
-        """The school's pupils by surname, forename."""
+class PupilNames(Protocol):
+    def name_index(self, school_slug: str) -> NameIndex:
+        """The school's pupil names, normalised for matching OCR text."""

@@ -1,73 +1,75 @@
-"""Small working fakes of consent's ports."""
+"""Small working fakes of consent's ports, and real SQLite-backed ports for tests."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from pathlib import Path
 
-from services.consent.bootstrap import Ports
-from services.consent.domain import PhotoConsent, Pupil, School
-from shared.errors import ConflictError, NotFoundError
+from services.consent import adapters, domain
+from services.consent.bootstrap import MIGRATIONS, Ports
+from shared import db
+from shared.testing import InMemoryBus
+
+MONDAY = date(2025, 3, 3)
 
 
 class InMemoryFaceGallery:
-    """Matches an encoding whose first value is a known key."""
+    """Nearest pupil by an encoding's first value: ``known`` maps it to a Nearest."""
 
-    def __init__(self, known: Mapping[float, str] | None = None):
+    def __init__(self, known: Mapping[float, domain.Nearest] | None = None):
         self.known = dict(known or {})
         self.asked: list[dict[int, Sequence[float]]] = []
 
-    def identify(
+    def nearest(
         self, school_id: str, encodings: Mapping[int, Sequence[float]]
-    ) -> dict[int, str | None]:
+    ) -> dict[int, domain.Nearest]:
         self.asked.append(dict(encodings))
-        return {i: self.known.get(e[0]) for i, e in encodings.items()}
+        return {
+            i: self.known.get(e[0], domain.Nearest(None)) for i, e in encodings.items()
+        }
 
 
-class InMemoryConsentStore:
-    def __init__(self, *consents: PhotoConsent):
-        self.consents = {c.pupil_id: c for c in consents}
-        self.school_list: dict[str, School] = {}
-        self.roll: dict[tuple[str, str], Pupil] = {}
+class InMemoryRegister:
+    def __init__(self, *standings: domain.Standing, surnames: Iterable[str] = ()):
+        self.by_pupil = {s.pupil_id: s for s in standings}
+        self.surnames = list(surnames)
 
-    def find(
-        self, school_id: str, pupil_ids: Iterable[str], purpose: str
-    ) -> dict[str, PhotoConsent]:
-        return {p: self.consents[p] for p in pupil_ids if p in self.consents}
+    def standings(
+        self, school_id: str, pupil_ids: Iterable[str]
+    ) -> dict[str, domain.Standing]:
+        return {p: self.by_pupil[p] for p in pupil_ids if p in self.by_pupil}
 
-    def history(self, school_id: str, pupil_id: str) -> list[dict[str, Any]]:
-        return []
-
-    def add_school(self, school: School) -> bool:
-        if school.slug in self.school_list:
-            return False
-        self.school_list[school.slug] = school
-        return True
-
-    def schools(self) -> list[School]:
-        return sorted(self.school_list.values(), key=lambda s: s.slug)
-
-    def add_pupil(self, pupil: Pupil) -> None:
-        if pupil.school_slug not in self.school_list:
-            raise NotFoundError(f"no school {pupil.school_slug}")
-        key = (pupil.school_slug, pupil.pupil_id)
-        if key in self.roll:
-            raise ConflictError("exists", code="pupil_exists")
-        self.roll[key] = pupil
-
-    def pupils(self, school_slug: str) -> list[Pupil]:
-        return [p for (s, _), p in sorted(self.roll.items()) if s == school_slug]
+    def name_index(self, school_slug: str) -> domain.NameIndex:
+        return domain.NameIndex.of(
+            domain.Pupil(school_slug, str(i), "X", s)
+            for i, s in enumerate(self.surnames)
+        )
 
 
-def fake_ports(
-    *consents: PhotoConsent, known: Mapping[float, str] | None = None
-) -> Ports:
-    store = InMemoryConsentStore(*consents)
+class FakeEnroller:
+    """'Encodes' a reference photo: its bytes name the encoding (b"face:<value>"),
+    b"none" has no face and b"two" two faces."""
+
+    def encode(self, photo: bytes, name: str = "photo") -> list[float]:
+        if photo == b"none":
+            raise adapters.EnrolmentError(f"{name}: no face found")
+        if photo == b"two":
+            raise adapters.EnrolmentError(f"{name}: 2 faces found")
+        value = float(photo.decode().split(":")[1])
+        return [value] * 128
+
+
+def sql_ports(tmp_path: Path, today: date = MONDAY) -> Ports:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'consent.sqlite3'}")
+    db.migrate(engine, MIGRATIONS)
+    store = adapters.SqlConsentStore(engine)
     return Ports(
-        gallery=InMemoryFaceGallery(known),
+        gallery=adapters.SqlFaceGallery(engine),
         register=store,
-        schools=store,
-        pupils=store,
-        today=lambda: date(2025, 3, 3),
+        names=store,
+        store=store,
+        enroller=FakeEnroller(),
+        publisher=InMemoryBus(),
+        today=lambda: today,
     )

@@ -1,0 +1,85 @@
+"""The ``ConsentChanged`` events consent publishes. Pure: values in, messages out.
+
+A never-publish flag is never named: setting one says ``restricted`` (as leaving the
+school does) with every purpose ``no_consent``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+from services.consent import domain
+from shared import contracts
+
+SERVICE = "consent"
+
+
+def _scope(record: domain.ConsentRecord, today: date) -> contracts.ConsentScope:
+    state = record.status
+    if record.state_on(today) == domain.EXPIRED and record.status == "granted":
+        state = "expired"
+    return contracts.ConsentScope(
+        purpose=record.purpose,
+        platform=record.platform,
+        state=state,
+        expires_on=record.expires_on,
+        version=record.ref,
+    )
+
+
+def consent_changed(
+    school_id: str,
+    pupil_id: str,
+    records: Iterable[domain.ConsentRecord],
+    today: date,
+    cause: str = "recorded",
+) -> contracts.ConsentChanged:
+    return contracts.ConsentChanged(
+        school_id=school_id,
+        pupil_id=pupil_id,
+        cause=cause,
+        scopes=[_scope(r, today) for r in records],
+        effective_on=today,
+    )
+
+
+def restricted(school_id: str, pupil_id: str, today: date) -> contracts.ConsentChanged:
+    """The pupil may not be shown anywhere (left, or a reason consent never gives)."""
+    return contracts.ConsentChanged(
+        school_id=school_id,
+        pupil_id=pupil_id,
+        cause="restricted",
+        scopes=[
+            contracts.ConsentScope(purpose=p, state="no_consent")
+            for p in domain.PURPOSES
+        ],
+        effective_on=today,
+    )
+
+
+def expired(school_id: str, record: domain.ConsentRecord) -> contracts.ConsentChanged:
+    assert record.expires_on is not None
+    return contracts.ConsentChanged(
+        school_id=school_id,
+        pupil_id=record.pupil_id,
+        cause="expired",
+        scopes=[
+            contracts.ConsentScope(
+                purpose=record.purpose,
+                platform=record.platform,
+                state="expired",
+                expires_on=record.expires_on,
+                version=record.ref,
+            )
+        ],
+        effective_on=date.fromordinal(record.expires_on.toordinal() + 1),
+    )
+
+
+def seal(
+    event: contracts.Message, key: Sequence[str] | None = None
+) -> contracts.Envelope:
+    """The envelope to keep in the outbox; a ``key`` makes its id deterministic."""
+    message_id = contracts.deterministic_id(SERVICE, *key) if key else None
+    return contracts.seal(event, producer=SERVICE, message_id=message_id)
