@@ -143,3 +143,13 @@ def browser() -> Iterator[object]:
         unavailable("Debian's chromium is not installed (`make test` installs it)")
     with launch() as b:
         yield b
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memory_broker() -> None:
+    """kombu's memory:// broker is process-wide: every test starts with an empty one, so
+    queues and bindings left by an earlier test (e.g. the embedded system) cannot
+    capture another test's messages."""
+    from shared.testing import reset_memory_broker
+
+    reset_memory_broker()
