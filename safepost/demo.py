@@ -53,6 +53,7 @@ def seed(system_ports: dict[str, Any], publish_root: Path) -> list[DemoUser]:
 
     for slug, name in SCHOOLS.items():
         consent_admin.add_school(system_ports["consent"], slug, name)
+        consent_admin.seed_demo_pupils(system_ports["consent"], slug)
         account = folder_account(slug)
         publishing_admin.add_account(
             system_ports["publishing"],
