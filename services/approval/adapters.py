@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.approval.domain import Face, PhotoReport, Post, Transition
+from services.approval.domain import Face, PhotoReport, Post, Text, Transition
 from shared.db import UtcDateTime, utcnow
 
 metadata = sa.MetaData()
@@ -55,6 +55,14 @@ photo_reports = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=True),
     sa.Column("faces", sa.JSON, nullable=False),
     sa.Column("refused", sa.String(200), nullable=True),
+    # 0002: OCR findings, revisions, the approver's extra masks, the preview's size
+    sa.Column("texts", sa.JSON, nullable=True),
+    sa.Column("ocr", sa.String(16), nullable=True),
+    sa.Column("revision", sa.Integer, nullable=True),
+    sa.Column("requested_revision", sa.Integer, nullable=True),
+    sa.Column("added_masks", sa.JSON, nullable=True),
+    sa.Column("width", sa.Integer, nullable=True),
+    sa.Column("height", sa.Integer, nullable=True),
 )
 
 
@@ -156,6 +164,21 @@ class SqlPhotoReports:
                 for f in report.faces
             ],
             "refused": report.refused,
+            "texts": [
+                {
+                    "index": t.index,
+                    "box": list(t.box),
+                    "masked": t.masked,
+                    "reason": t.reason,
+                }
+                for t in report.texts
+            ],
+            "ocr": report.ocr,
+            "revision": report.revision,
+            "requested_revision": report.requested_revision,
+            "added_masks": [list(b) for b in report.added_masks],
+            "width": report.width,
+            "height": report.height,
         }
         with self.engine.begin() as conn:
             updated = conn.execute(
@@ -190,9 +213,24 @@ class SqlPhotoReports:
                     )
                     for f in r.faces
                 ),
+                texts=tuple(
+                    Text(t["index"], _box(t["box"]), t["masked"], t["reason"])
+                    for t in r.texts or []
+                ),
+                ocr=r.ocr or "unavailable",
+                revision=r.revision or 0,
+                requested_revision=r.requested_revision or 0,
+                added_masks=tuple(_box(b) for b in r.added_masks or []),
+                width=r.width or 0,
+                height=r.height or 0,
             )
             for r in rows
         }
+
+
+def _box(values: Any) -> tuple[int, int, int, int]:
+    left, top, right, bottom = (int(v) for v in values)
+    return left, top, right, bottom
 
 
 def _history(

@@ -38,6 +38,22 @@ class DecisionBody(BaseModel):
     reason: str = Field(default="", max_length=domain.MAX_REASON)
 
 
+class RevisionBody(BaseModel):
+    """An approver's edits to one photo, in the redacted preview's pixels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    add_masks: list[tuple[int, int, int, int]] = Field(default=[], max_length=50)
+    named: dict[int, str] = Field(default={}, max_length=50)
+
+
+OCR_WARNING = (
+    "Text recognition (OCR) is unavailable: text in this photo was NOT checked for "
+    "pupils' names. Look at every sign, badge and certificate yourself."
+)
+HANDWRITING_NOTE = "Handwriting is mostly not read by OCR: check any handwriting."
+
+
 def _post(post_id: str) -> domain.Post:
     """The post if the caller may see it: its author, or its school's approver/admin."""
     post: domain.Post | None = web.ports().book.get(post_id)
@@ -64,6 +80,23 @@ def _summary(post: domain.Post) -> dict[str, Any]:
     }
 
 
+def _warnings(report: domain.PhotoReport | None) -> list[str]:
+    if report is None or not report.redacted:
+        return []
+    out = []
+    if report.ocr != "ok":
+        out.append(OCR_WARNING)
+    visible = [t for t in report.texts if not t.masked]
+    if visible:
+        out.append(
+            f"Certificate text visible: {len(visible)} region(s) of readable text "
+            "are shown; check none names a pupil."
+        )
+    if any(t.masked and t.reason == "pupil_name" for t in report.texts):
+        out.append("A pupil's name was found in the photo and masked.")
+    return out
+
+
 def _detail(post: domain.Post) -> dict[str, Any]:
     reports = web.ports().reports.for_post(post.post_id)
     photos = []
@@ -74,6 +107,24 @@ def _detail(post: domain.Post) -> dict[str, Any]:
                 "photo_id": photo_id,
                 "redacted": bool(report and report.redacted),
                 "refused": report.refused if report else None,
+                "revision": report.revision if report else 0,
+                "rerendering": bool(report and report.rerendering),
+                "width": report.width if report else 0,
+                "height": report.height if report else 0,
+                "ocr": report.ocr if report else None,
+                "warnings": _warnings(report),
+                "texts": [
+                    {
+                        "index": t.index,
+                        "box": list(t.box),
+                        "masked": t.masked,
+                        "reason": t.reason,
+                    }
+                    for t in (report.texts if report else ())
+                ],
+                "added_masks": [
+                    list(b) for b in (report.added_masks if report else ())
+                ],
                 "preview_url": url_for(
                     "approval.preview", post_id=post.post_id, photo_id=photo_id
                 )
@@ -101,7 +152,14 @@ def _detail(post: domain.Post) -> dict[str, Any]:
         }
         for t in post.history
     ]
-    return {**_summary(post), "photos": photos, "history": history}
+    return {
+        **_summary(post),
+        "photos": photos,
+        "history": history,
+        "rerendering": any(p["rerendering"] for p in photos),
+        "caption_warnings": domain.caption_warnings(post.caption),
+        "handwriting_note": HANDWRITING_NOTE,
+    }
 
 
 @bp.get("/api/posts")
@@ -141,7 +199,13 @@ def decide(post_id: str) -> Any:
     if post is None:
         raise NotFoundError("no such post")
     auth.require_role(identity, post.school_id, "approver")
-    domain.check_decision(post, identity.user_id, body.approve, body.reason)
+    domain.check_decision(
+        post,
+        identity.user_id,
+        body.approve,
+        body.reason,
+        web.ports().reports.for_post(post_id),
+    )
     command = contracts.RecordDecision(
         post_id=post_id,
         approver_id=identity.user_id,
@@ -150,13 +214,59 @@ def decide(post_id: str) -> Any:
         school_id=post.school_id,
     )
     envelope = contracts.seal(command, producer=SERVICE, actor=identity.user_id)
+    _send(envelope, "decision", post_id)
+    return jsonify(command_id=envelope.id), 202
+
+
+def _send(envelope: contracts.Envelope, what: str, post_id: str) -> None:
     try:
         web.ports().publisher.publish([envelope])
     except (OSError, KombuError, UnroutableError) as exc:
-        logger.error("decision on %s not sent: %s", post_id, type(exc).__name__)
-        raise BusUnavailableError("the decision could not be sent; try again") from exc
-    logger.info("decision on post %s sent", post_id, extra={"command_id": envelope.id})
-    return jsonify(command_id=envelope.id), 202
+        logger.error("%s on %s not sent: %s", what, post_id, type(exc).__name__)
+        raise BusUnavailableError(f"the {what} could not be sent; try again") from exc
+    logger.info("%s on post %s sent", what, post_id, extra={"command_id": envelope.id})
+
+
+@bp.post("/api/posts/<post_id>/photos/<photo_id>/revisions")
+@auth.login_required("approver")
+def revise(post_id: str, photo_id: str) -> Any:
+    """Ask redaction to re-render a photo from its original with extra masks (in the
+    preview's pixels) and faces named as pupils (shown only if consent allows):
+    202 with the command id and the revision number."""
+    identity = auth.current_identity()
+    body = RevisionBody.model_validate(web.json_body())
+    if not body.add_masks and not body.named:
+        raise InvalidInputError("add a mask region or name a face")
+    post = web.ports().book.get(post_id)
+    if post is None or photo_id not in post.photo_ids:
+        raise NotFoundError("no such photo")
+    auth.require_role(identity, post.school_id, "approver")
+    domain.check_revision(post, identity.user_id)
+    report = web.ports().reports.for_post(post_id).get(photo_id)
+    if report is None or not report.redacted:
+        raise NotFoundError("this photo has no redacted copy to edit")
+    for left, top, right, bottom in body.add_masks:
+        if not (
+            0 <= left < right <= report.width and 0 <= top < bottom <= report.height
+        ):
+            raise InvalidInputError("a mask region lies outside the photo")
+    known = {f.index for f in report.faces}
+    if not set(body.named) <= known:
+        raise InvalidInputError("no such face in this photo")
+    if any(not pupil.strip() or len(pupil) > 64 for pupil in body.named.values()):
+        raise InvalidInputError("name each face with a pupil id")
+    command = contracts.ReviseRedaction(
+        photo_id=photo_id,
+        post_id=post_id,
+        school_id=post.school_id,
+        revision=report.next_revision,
+        add_masks=body.add_masks,
+        named={i: p.strip() for i, p in body.named.items()},
+        requested_by=identity.user_id,
+    )
+    envelope = contracts.seal(command, producer=SERVICE, actor=identity.user_id)
+    _send(envelope, "revision", post_id)
+    return jsonify(command_id=envelope.id, revision=command.revision), 202
 
 
 @bp.get("/")
@@ -178,7 +288,7 @@ def post_page(post_id: str) -> str:
         identity.has("approver", post.school_id)
         and identity.user_id != post.author_id
         and post.status == domain.AWAITING
-    )
+    )  # the same rule lets them edit the redaction
     return render_template(
         "approval/post.html", post=_detail(post), can_decide=can_decide
     )

@@ -56,6 +56,9 @@ def handler_map(ports: Ports) -> HandlerMap:
         contracts.RecordDecision: partial(
             handlers.record_decision, book=book, reports=reports, now=now
         ),
+        contracts.ReviseRedaction: partial(
+            handlers.revision_requested, reports=reports
+        ),
         contracts.PostPublished: partial(handlers.post_published, book=book, now=now),
         contracts.PublishFailed: partial(handlers.publish_failed, book=book, now=now),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -44,6 +45,10 @@ class ReasonRequiredError(InvalidInputError):
     code = "reason_required"
 
 
+class RerenderingError(ConflictError):
+    code = "rerendering"
+
+
 @dataclass(frozen=True)
 class Transition:
     from_status: str | None
@@ -62,9 +67,26 @@ class Face:
     pupil_id: str | None = None
 
 
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Text:
+    """A region of readable text redaction found (never the words themselves)."""
+
+    index: int
+    box: Box
+    masked: bool
+    reason: str  # pupil_name (masked) | readable_text (visible: check it) | unknown
+
+
 @dataclass(frozen=True)
 class PhotoReport:
-    """What redaction said about one photo: its redacted copy, or why it was refused."""
+    """What redaction said about one photo: its redacted copy, or why it was refused.
+
+    Only the newest revision is kept; ``requested_revision`` above ``revision`` means
+    an approver's edits are being re-rendered and the photo may not be approved yet.
+    """
 
     photo_id: str
     post_id: str
@@ -73,10 +95,72 @@ class PhotoReport:
     sha256: str | None = None
     faces: tuple[Face, ...] = ()
     refused: str | None = None  # reason code when the photo could not be redacted
+    texts: tuple[Text, ...] = ()
+    ocr: str = "unavailable"
+    revision: int = 0
+    requested_revision: int = 0
+    added_masks: tuple[Box, ...] = ()
+    width: int = 0
+    height: int = 0
 
     @property
     def redacted(self) -> bool:
         return self.redacted_key is not None and self.refused is None
+
+    @property
+    def rerendering(self) -> bool:
+        return self.requested_revision > self.revision
+
+    @property
+    def next_revision(self) -> int:
+        return max(self.revision, self.requested_revision) + 1
+
+
+def newest(kept: PhotoReport | None, arrived: PhotoReport) -> PhotoReport:
+    """The report to keep: never an older revision over a newer one; a request for a
+    revision is remembered until that revision (or a newer one) arrives."""
+    if kept is None:
+        return arrived
+    if arrived.redacted_key is not None and arrived.revision < kept.revision:
+        return kept
+    return replace(
+        arrived,
+        requested_revision=max(kept.requested_revision, arrived.requested_revision),
+    )
+
+
+def request_revision(report: PhotoReport, revision: int) -> PhotoReport:
+    return replace(report, requested_revision=max(report.requested_revision, revision))
+
+
+# Two capitalised words in a row (the first not starting a sentence) look like a name.
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|[.!?\n]")
+
+
+def caption_warnings(caption: str) -> list[str]:
+    """Possible full names in a caption, for the approver to check (never blocking):
+    two or more capitalised words in a row, not counting a sentence's first word."""
+    found: list[str] = []
+    run: list[str] = []
+    sentence_start = True
+
+    def flush() -> None:
+        if len(run) >= 2 and " ".join(run) not in found:
+            found.append(" ".join(run))
+        run.clear()
+
+    for token in _WORD.findall(caption):
+        if token in ".!?\n":
+            flush()
+            sentence_start = True
+            continue
+        if token[:1].isupper() and not sentence_start:
+            run.append(token)
+        else:
+            flush()
+        sentence_start = False
+    flush()
+    return found
 
 
 @dataclass(frozen=True)
@@ -150,8 +234,15 @@ def settle_redaction(post: Post, reports: dict[str, PhotoReport], at: datetime) 
     return post
 
 
-def check_decision(post: Post, approver_id: str, approve: bool, reason: str) -> None:
-    """Raise unless this person may decide this post now (rejecting needs a reason)."""
+def check_decision(
+    post: Post,
+    approver_id: str,
+    approve: bool,
+    reason: str,
+    reports: dict[str, PhotoReport] | None = None,
+) -> None:
+    """Raise unless this person may decide this post now (rejecting needs a reason;
+    approving waits for every photo's newest revision)."""
     if not approve and not reason.strip():
         raise ReasonRequiredError("say why the post is rejected")
     if approver_id == post.author_id:
@@ -160,12 +251,30 @@ def check_decision(post: Post, approver_id: str, approve: bool, reason: str) -> 
         raise NotAwaitingApprovalError(
             f"the post is {post.status}, not awaiting approval"
         )
+    if approve and any(r.rerendering for r in (reports or {}).values()):
+        raise RerenderingError("a photo is being re-rendered; approve it once shown")
+
+
+def check_revision(post: Post, approver_id: str) -> None:
+    """An approver may edit a photo's redaction only while the post awaits approval,
+    and never on their own post."""
+    if approver_id == post.author_id:
+        raise OwnPostError("you cannot edit your own post")
+    if post.status != AWAITING:
+        raise NotAwaitingApprovalError(
+            f"the post is {post.status}, not awaiting approval"
+        )
 
 
 def decide(
-    post: Post, approver_id: str, approve: bool, reason: str, at: datetime
+    post: Post,
+    approver_id: str,
+    approve: bool,
+    reason: str,
+    at: datetime,
+    reports: dict[str, PhotoReport] | None = None,
 ) -> Post:
-    check_decision(post, approver_id, approve, reason)
+    check_decision(post, approver_id, approve, reason, reports)
     decided = move(
         post,
         APPROVED if approve else REJECTED,

@@ -36,21 +36,47 @@ def open_post(
 def photo_redacted(
     event: contracts.PhotoRedacted, *, book: PostBook, reports: PhotoReports, now: Clock
 ) -> list[contracts.Message]:
-    """Keep the photo's report; with every photo redacted the post awaits approval."""
+    """Keep the photo's newest report; with every photo redacted the post awaits
+    approval. An older revision arriving late is ignored."""
     faces = tuple(
         domain.Face(f.index, f.masked, f.reason, f.box, f.pupil_id) for f in event.faces
     )
-    reports.put(
-        domain.PhotoReport(
-            photo_id=event.photo_id,
-            post_id=event.post_id,
-            redacted_key=event.redacted_key,
-            preview_key=event.preview_key,
-            sha256=event.sha256,
-            faces=faces,
-        )
+    arrived = domain.PhotoReport(
+        photo_id=event.photo_id,
+        post_id=event.post_id,
+        redacted_key=event.redacted_key,
+        preview_key=event.preview_key,
+        sha256=event.sha256,
+        faces=faces,
+        texts=tuple(
+            domain.Text(t.index, t.box, t.masked, t.reason) for t in event.texts
+        ),
+        ocr=event.ocr,
+        revision=event.revision,
+        added_masks=tuple(event.added_masks),
+        width=event.width,
+        height=event.height,
     )
+    kept = reports.for_post(event.post_id).get(event.photo_id)
+    report = domain.newest(kept, arrived)
+    if report != kept:
+        reports.put(report)
     _settle(event.post_id, book=book, reports=reports, now=now)
+    return []
+
+
+def revision_requested(
+    command: contracts.ReviseRedaction, *, reports: PhotoReports
+) -> list[contracts.Message]:
+    """An approver asked redaction for a new revision: until it arrives the photo is
+    shown as being re-rendered and the post cannot be approved."""
+    kept = reports.for_post(command.post_id).get(command.photo_id)
+    if kept is None:
+        logger.warning("revision of unknown photo %s ignored", command.photo_id)
+        return []
+    changed = domain.request_revision(kept, command.revision)
+    if changed != kept:
+        reports.put(changed)
     return []
 
 
@@ -94,7 +120,12 @@ def record_decision(
     if not domain.decided_by_this(post, command.approver_id, command.approve):
         try:
             post = domain.decide(
-                post, command.approver_id, command.approve, command.reason, now()
+                post,
+                command.approver_id,
+                command.approve,
+                command.reason,
+                now(),
+                reports.for_post(post.post_id),
             )
         except DomainError as exc:
             logger.warning("decision on post %s refused: %s", post.post_id, exc.code)

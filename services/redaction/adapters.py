@@ -6,7 +6,7 @@ import importlib.util
 import logging
 import threading
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,18 @@ photos = sa.Table(
     sa.Column("report", sa.JSON, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # 0002: text regions (boxes only: the words are never stored), revisions, retention
+    sa.Column("texts", sa.JSON, nullable=True),
+    sa.Column("ocr", sa.String(16), nullable=True),
+    sa.Column("revision", sa.Integer, nullable=True),
+    sa.Column("extra_masks", sa.JSON, nullable=True),
+    sa.Column("named", sa.JSON, nullable=True),
+    sa.Column("redacted_revision", sa.Integer, nullable=True),
+    sa.Column("text_report", sa.JSON, nullable=True),
+    sa.Column("added_report", sa.JSON, nullable=True),
+    sa.Column("closed_reason", sa.String(32), nullable=True),
+    sa.Column("closed_at", UtcDateTime, nullable=True, index=True),
+    sa.Column("original_deleted_at", UtcDateTime, nullable=True),
 )
 
 
@@ -85,6 +97,11 @@ class SqlPhotoRecords:
             ],
             "refusal_reason": record.refusal.reason if record.refusal else None,
             "refusal_detail": record.refusal.detail if record.refusal else None,
+            "texts": [list(box) for box in record.texts],
+            "ocr": record.ocr,
+            "revision": record.revision,
+            "extra_masks": [list(box) for box in record.extra_masks],
+            "named": [[i, p] for i, p in record.named],
             "created_at": now,
             "updated_at": now,
         }
@@ -110,8 +127,74 @@ class SqlPhotoRecords:
                     redacted_width=redaction.width,
                     redacted_height=redaction.height,
                     report=[_outcome_json(o) for o in redaction.faces],
+                    redacted_revision=redaction.revision,
+                    text_report=[
+                        {
+                            "index": t.index,
+                            "box": list(t.box),
+                            "masked": t.masked,
+                            "reason": t.reason,
+                        }
+                        for t in redaction.texts
+                    ],
+                    added_report=[list(b) for b in redaction.added_masks],
                     updated_at=utcnow(),
                 )
+            )
+
+    def revise(
+        self,
+        photo_id: str,
+        revision: int,
+        extra_masks: Sequence[domain.Box],
+        named: Sequence[tuple[int, str]],
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                photos.update()
+                .where(photos.c.photo_id == photo_id)
+                .where(sa.func.coalesce(photos.c.revision, 0) < revision)
+                .values(
+                    revision=revision,
+                    extra_masks=[list(b) for b in extra_masks],
+                    named=[[i, p] for i, p in named],
+                    updated_at=utcnow(),
+                )
+            )
+
+    def close_post(self, post_id: str, closure: domain.Closure) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                photos.update()
+                .where(photos.c.post_id == post_id)
+                .where(photos.c.closed_at.is_(None))
+                .values(
+                    closed_reason=closure.reason,
+                    closed_at=closure.at,
+                    updated_at=utcnow(),
+                )
+            )
+
+    def due(self, now: datetime, retention_days: int) -> list[domain.PhotoRecord]:
+        cutoff = now - timedelta(days=retention_days)
+        query = (
+            sa.select(photos)
+            .where(photos.c.closed_at.is_not(None))
+            .where(photos.c.closed_at <= cutoff)
+            .where(photos.c.original_deleted_at.is_(None))
+            .order_by(photos.c.closed_at)
+            .limit(500)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_record(row) for row in rows]
+
+    def mark_deleted(self, photo_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                photos.update()
+                .where(photos.c.photo_id == photo_id)
+                .values(original_deleted_at=utcnow(), updated_at=utcnow())
             )
 
 
@@ -152,7 +235,17 @@ def _record(row: RowMapping) -> domain.PhotoRecord:
                 )
                 for o in row["report"] or []
             ),
+            texts=tuple(
+                domain.TextOutcome(t["index"], _box(t["box"]), t["masked"], t["reason"])
+                for t in row["text_report"] or []
+            ),
+            ocr=row["ocr"] or domain.OCR_UNAVAILABLE,
+            revision=row["redacted_revision"] or 0,
+            added_masks=tuple(_box(b) for b in row["added_report"] or []),
         )
+    closed = None
+    if row["closed_at"] is not None:
+        closed = domain.Closure(row["closed_reason"] or "", row["closed_at"])
     publish_on: date | None = row["publish_on"]
     return domain.PhotoRecord(
         photo_id=row["photo_id"],
@@ -170,6 +263,13 @@ def _record(row: RowMapping) -> domain.PhotoRecord:
         ),
         refusal=refusal,
         redaction=redaction,
+        texts=tuple(_box(b) for b in row["texts"] or []),
+        ocr=row["ocr"] or domain.OCR_UNAVAILABLE,
+        revision=row["revision"] or 0,
+        extra_masks=tuple(_box(b) for b in row["extra_masks"] or []),
+        named=tuple((int(i), str(p)) for i, p in row["named"] or []),
+        closed=closed,
+        original_deleted=row["original_deleted_at"] is not None,
     )
 
 
@@ -187,9 +287,11 @@ class CenterFaceDetector:
     """CenterFace at full resolution on onnxruntime's CPU provider.
 
     The input is zero-padded (never scaled) to multiples of 32, so boxes come out in
-    the image's own pixels; only an image whose long side exceeds ``max_side`` is
-    scaled down.
-    The session is built once per process, on first use.
+    the image's own pixels. A photo whose long side exceeds ``tile_above`` is read in
+    full-resolution tiles of ``tile`` px overlapping by ``overlap`` px (every face up
+    to ``overlap`` px lies whole in some tile) plus one overview pass scaled to
+    ``tile_above`` for the larger faces: memory stays bounded by the tile, not the
+    photo. The session is built once per process, on first use.
     """
 
     INPUT = "input.1"
@@ -201,13 +303,17 @@ class CenterFaceDetector:
         *,
         threshold: float = 0.2,
         nms_iou: float = 0.3,
-        max_side: int = 4096,
+        tile_above: int = 2048,
+        tile: int = 1024,
+        overlap: int = 256,
         threads: int = 0,
     ):
         self.model_path = model_path
         self.threshold = threshold
         self.nms_iou = nms_iou
-        self.max_side = max_side
+        self.tile_above = tile_above
+        self.tile = tile
+        self.overlap = overlap
         self.threads = threads
         self._session: Any = None
         self._lock = threading.Lock()
@@ -241,6 +347,7 @@ class CenterFaceDetector:
         options.enable_cpu_mem_arena = False
         if self.threads:
             options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
         return onnxruntime.InferenceSession(
             model.SerializeToString(),
             sess_options=options,
@@ -249,28 +356,52 @@ class CenterFaceDetector:
 
     def detect(self, rgb: np.ndarray) -> list[tuple[domain.Box, float]]:
         height, width = rgb.shape[:2]
-        scale = min(1.0, self.max_side / max(width, height))
-        if scale < 1.0:
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            rgb = np.asarray(
-                Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS)
-            )
-        h, w = rgb.shape[:2]
-        padded = np.zeros((-(-h // 32) * 32, -(-w // 32) * 32, 3), dtype=np.float32)
-        padded[:h, :w] = rgb
-        blob = padded.transpose(2, 0, 1)[np.newaxis]
-        heatmap, scales, offsets, _ = self.session().run(
-            list(self.OUTPUTS), {self.INPUT: blob}
-        )
-        boxes, scores = decode_centerface(heatmap, scales, offsets, self.threshold)
+        if max(width, height) <= self.tile_above:
+            boxes, scores = self._run(rgb)
+        else:
+            boxes, scores = self._tiled(rgb)
         keep = nms(boxes, scores, self.nms_iou)
         found = []
         for i in keep:
-            left, top, right, bottom = (boxes[i] / scale).tolist()
+            left, top, right, bottom = boxes[i].tolist()
             box = domain.clip((left, top, right, bottom), width, height)
             if box[2] > box[0] and box[3] > box[1]:
                 found.append((box, round(float(scores[i]), 4)))
         return found
+
+    def _tiled(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        height, width = rgb.shape[:2]
+        scale = self.tile_above / max(width, height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
+        boxes, scores = self._run(small)
+        all_boxes, all_scores = [boxes / scale], [scores]
+        step = self.tile - self.overlap
+        for top in _starts(height, self.tile, step):
+            for left in _starts(width, self.tile, step):
+                tile = rgb[top : top + self.tile, left : left + self.tile]
+                boxes, scores = self._run(tile)
+                all_boxes.append(boxes + np.array([left, top, left, top]))
+                all_scores.append(scores)
+        return np.concatenate(all_boxes), np.concatenate(all_scores)
+
+    def _run(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (in ``rgb``'s pixels) and scores from one pass of the network."""
+        h, w = rgb.shape[:2]
+        padded = np.zeros((1, 3, -(-h // 32) * 32, -(-w // 32) * 32), dtype=np.float32)
+        padded[0, :, :h, :w] = rgb.transpose(2, 0, 1)
+        heatmap, scales, offsets, _ = self.session().run(
+            list(self.OUTPUTS), {self.INPUT: padded}
+        )
+        return decode_centerface(heatmap, scales, offsets, self.threshold)
+
+
+def _starts(length: int, tile: int, step: int) -> list[int]:
+    """Tile origins covering ``length``, the last one flush with the end."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, step))
+    return [*starts, length - tile]
 
 
 def decode_centerface(
@@ -369,3 +500,108 @@ class NoEncoder:
         self, rgb: np.ndarray, boxes: Sequence[domain.Box]
     ) -> list[list[float] | None]:
         return [None] * len(boxes)
+
+
+class TesseractTextReader:
+    """Readable text via Debian's ``tesseract`` (one line of words per region).
+
+    The photo goes to tesseract on stdin, never through a temporary file (pytesseract
+    writes one), so no copy of a child's photo lands outside the originals store. It
+    reads the photo at the redacted copy's size: text too small to read there cannot
+    identify anyone in what is published. Returns None (OCR unavailable) when the
+    binary is missing or fails: the approver is then told so, loudly.
+    """
+
+    MIN_CONFIDENCE = 40.0
+
+    def __init__(
+        self, *, binary: str = "tesseract", max_side: int = 2048, timeout: float = 60
+    ):
+        self.binary = binary
+        self.max_side = max_side
+        self.timeout = timeout
+
+    def read(self, rgb: np.ndarray) -> list[tuple[domain.Box, str]] | None:
+        import io
+        import shutil
+        import subprocess
+
+        path = shutil.which(self.binary)
+        if path is None:
+            logger.error("tesseract is not installed: OCR unavailable")
+            return None
+        height, width = rgb.shape[:2]
+        size = domain.output_size(width, height, self.max_side)
+        grey = Image.fromarray(rgb).convert("L")
+        if size != (width, height):
+            grey = grey.resize(size, Image.Resampling.BOX)
+        buffer = io.BytesIO()
+        grey.save(buffer, "PNG", compress_level=1)
+        try:
+            done = subprocess.run(
+                [path, "stdin", "stdout", "--psm", "11", "-l", "eng", "tsv"],
+                input=buffer.getvalue(),
+                capture_output=True,
+                timeout=self.timeout,
+                env={"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"},
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            logger.error("tesseract failed (%s): OCR unavailable", type(exc).__name__)
+            return None
+        if done.returncode != 0:
+            logger.error("tesseract exited %s: OCR unavailable", done.returncode)
+            return None
+        lines = parse_tsv(done.stdout.decode("utf-8", "replace"), self.MIN_CONFIDENCE)
+        sx, sy = width / size[0], height / size[1]
+        found = []
+        for (left, top, right, bottom), text in lines:
+            pad = (bottom - top) * 0.25
+            box = domain.clip(
+                (
+                    (left - pad) * sx,
+                    (top - pad) * sy,
+                    (right + pad) * sx,
+                    (bottom + pad) * sy,
+                ),
+                width,
+                height,
+            )
+            found.append((box, text))
+        return found
+
+
+def parse_tsv(tsv: str, min_confidence: float) -> list[tuple[domain.Box, str]]:
+    """Lines of confident words from tesseract's TSV: (union box, words joined)."""
+    lines: dict[tuple[str, ...], list[tuple[domain.Box, str]]] = {}
+    for row in tsv.splitlines()[1:]:
+        cols = row.split("\t")
+        if len(cols) < 12 or cols[0] != "5":
+            continue
+        text = cols[11].strip()
+        try:
+            confidence = float(cols[10])
+            left, top, w, h = (int(c) for c in cols[6:10])
+        except ValueError:
+            continue
+        if confidence < min_confidence or sum(ch.isalnum() for ch in text) < 2:
+            continue
+        key = (cols[1], cols[2], cols[3], cols[4])
+        lines.setdefault(key, []).append(((left, top, left + w, top + h), text))
+    out = []
+    for words in lines.values():
+        box = (
+            min(b[0] for b, _ in words),
+            min(b[1] for b, _ in words),
+            max(b[2] for b, _ in words),
+            max(b[3] for b, _ in words),
+        )
+        out.append((box, " ".join(t for _, t in words)))
+    return out
+
+
+class NoTextReader:
+    """OCR switched off (tests, the benchmark's detector rows): always unavailable."""
+
+    def read(self, rgb: np.ndarray) -> list[tuple[domain.Box, str]] | None:
+        return None

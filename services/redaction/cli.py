@@ -1,6 +1,8 @@
-"""Redact one file on disk with exactly the service's code, no pupils known.
+"""Redact one file on disk with exactly the service's code.
 
-Every face is masked (reason ``unknown``). Used by ``safepost redact``.
+Without ``decide`` no pupil is known: every face and every text region is masked
+(reason ``unknown``). With ``decide`` (e.g. consent's decision function for a school)
+its answer is applied as the service would. Used by ``safepost redact``.
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +38,15 @@ def redact_file(
     report_path: str | Path | None = None,
     *,
     limits: domain.Limits | None = None,
+    decide: Callable[[contracts.FacesDetected], contracts.FacesDecided] | None = None,
+    reader: Any = None,
 ) -> dict[str, Any]:
-    """Write a redacted copy of ``input_path``; return (and write) the face report.
+    """Write a redacted copy of ``input_path``; return (and write) the report.
 
-    Boxes are the regions actually masked, in the output image's pixels. A file that
-    cannot be processed safely raises PhotoRefusedError (its ``reason`` says why).
+    Boxes are the regions actually masked (or, for a shown face, its box), in the
+    output image's pixels. ``decide`` answers for the faces and texts (default: mask
+    everything). A file that cannot be processed safely raises PhotoRefusedError
+    (its ``reason`` says why).
     """
     data = Path(input_path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
@@ -64,15 +72,20 @@ def redact_file(
         submitted,
         originals=stores["originals"],
         detector=detector(),
-        encoder=adapters.NoEncoder(),
+        encoder=adapters.FaceRecognitionEncoder() if decide else adapters.NoEncoder(),
+        reader=reader or adapters.TesseractTextReader(),
         records=records,
         limits=limits,
     )
     if isinstance(detected, contracts.PhotoRefused):
         raise domain.PhotoRefusedError(detected.reason, detected.detail)
-    decided = contracts.FacesDecided(
-        photo_id=photo_id, post_id=post_id, school_id="cli"
-    )
+    assert isinstance(detected, contracts.FacesDetected)
+    if decide is None:
+        decided = contracts.FacesDecided(
+            photo_id=photo_id, post_id=post_id, school_id="cli"
+        )
+    else:
+        decided = decide(detected)
     [redacted] = handlers.redact_photo(
         decided,
         originals=stores["originals"],
@@ -92,7 +105,14 @@ def redact_file(
                 "pupil_id": f.pupil_id,
             }
             for f in redacted.faces
-        ]
+        ],
+        "texts": [
+            {"box": list(t.box), "masked": t.masked, "reason": t.reason}
+            for t in redacted.texts
+        ],
+        "ocr": redacted.ocr,
+        "width": redacted.width,
+        "height": redacted.height,
     }
     if report_path is not None:
         Path(report_path).write_text(json.dumps(report, indent=2) + "\n")
@@ -133,6 +153,18 @@ class _MemoryRecords:
         return self.records.setdefault(record.photo_id, record)
 
     def finish(self, photo_id: str, redaction: domain.Redaction) -> None:
-        from dataclasses import replace
-
         self.records[photo_id] = replace(self.records[photo_id], redaction=redaction)
+
+    def revise(
+        self,
+        photo_id: str,
+        revision: int,
+        extra_masks: Sequence[domain.Box],
+        named: Sequence[tuple[int, str]],
+    ) -> None:
+        self.records[photo_id] = replace(
+            self.records[photo_id],
+            revision=revision,
+            extra_masks=tuple(extra_masks),
+            named=tuple(named),
+        )

@@ -1,12 +1,23 @@
-"""Redaction's message handlers: find faces, then mask every face not shown."""
+"""Redaction's handlers: find faces and text, then mask all that is not shown."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import numpy as np
 
 from services.redaction import domain, imaging
-from services.redaction.ports import FaceDetector, FaceEncoder, PhotoRecords
+from services.redaction.ports import (
+    FaceDetector,
+    FaceEncoder,
+    PhotoRecords,
+    Retention,
+    TextReader,
+)
 from shared import contracts
 from shared.errors import ConflictError, NotFoundError
 from shared.storage import BlobStore
@@ -18,19 +29,36 @@ class UnknownPhotoError(NotFoundError):
     code = "unknown_photo"
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """What was found in a photo: face boxes with scores, text regions (or None)."""
+
+    faces: list[tuple[domain.Box, float]]
+    texts: list[tuple[domain.Box, str]] | None
+
+
+def analyse(rgb: np.ndarray, detector: FaceDetector, reader: TextReader) -> Analysis:
+    """Detect faces and read text side by side (tesseract runs as its own process)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr") as pool:
+        texts = pool.submit(reader.read, rgb)
+        faces = detector.detect(rgb)
+        return Analysis(faces, texts.result())
+
+
 def detect_faces(
     event: contracts.PostSubmitted,
     *,
     originals: BlobStore,
     detector: FaceDetector,
     encoder: FaceEncoder,
+    reader: TextReader,
     records: PhotoRecords,
     limits: domain.Limits,
 ) -> list[contracts.Message]:
-    """Per photo: FacesDetected (boxes, scores, encodings) or PhotoRefused (bad file).
+    """Per photo: FacesDetected (boxes, encodings, text) or PhotoRefused (bad file).
 
-    Boxes are stored once; a redelivery re-encodes the stored boxes, so consent gets
-    the same faces with the same indices.
+    Boxes are stored once; a redelivery re-encodes the stored boxes and reads the
+    same text again, so consent gets the same faces and texts with the same indices.
     """
     return [
         _detect_photo(
@@ -39,6 +67,7 @@ def detect_faces(
             originals=originals,
             detector=detector,
             encoder=encoder,
+            reader=reader,
             records=records,
             limits=limits,
         )
@@ -53,6 +82,7 @@ def _detect_photo(
     originals: BlobStore,
     detector: FaceDetector,
     encoder: FaceEncoder,
+    reader: TextReader,
     records: PhotoRecords,
     limits: domain.Limits,
 ) -> contracts.Message:
@@ -67,23 +97,48 @@ def _detect_photo(
         record = records.add(replace(_new_record(event, photo), refusal=refusal))
         return _refused(record, record.refusal or refusal)
     rgb = imaging.pixels(image)
+    del image
     if record is None:
-        found = detector.detect(rgb)
-        faces = tuple(
-            domain.Face(i, box, score) for i, (box, score) in enumerate(found)
-        )
+        found = analyse(rgb, detector, reader)
         record = records.add(
             replace(
                 _new_record(event, photo),
-                width=image.width,
-                height=image.height,
-                faces=faces,
+                width=rgb.shape[1],
+                height=rgb.shape[0],
+                faces=tuple(
+                    domain.Face(i, box, score)
+                    for i, (box, score) in enumerate(found.faces)
+                ),
+                texts=tuple(box for box, _ in found.texts or ()),
+                ocr=domain.OCR_UNAVAILABLE if found.texts is None else domain.OCR_OK,
             )
         )
+        texts = found.texts or []
+    else:
+        texts = (reader.read(rgb) or []) if record.texts else []
     if record.refusal is not None:
         return _refused(record, record.refusal)
+    if record.ocr != domain.OCR_OK:
+        logger.error("photo %s: OCR unavailable, text not checked", record.photo_id)
+    logger.info(
+        "photo %s: %d face(s), %d text region(s)",
+        photo.photo_id,
+        len(record.faces),
+        len(record.texts),
+    )
+    return _detected(record, rgb, encoder, texts)
+
+
+def _detected(
+    record: domain.PhotoRecord,
+    rgb: np.ndarray,
+    encoder: FaceEncoder,
+    texts: list[tuple[domain.Box, str]],
+) -> contracts.FacesDetected:
     encodings = encoder.encode(rgb, [face.box for face in record.faces])
-    logger.info("photo %s: %d face(s)", photo.photo_id, len(record.faces))
+    # The stored regions decide the indices; text is sent only where it was re-read
+    # in the same place (a region without its words is masked: no decision).
+    words = dict(texts)
     return contracts.FacesDetected(
         photo_id=record.photo_id,
         post_id=record.post_id,
@@ -99,6 +154,13 @@ def _detect_photo(
             )
             for f, enc in zip(record.faces, encodings, strict=True)
         ],
+        texts=[
+            contracts.DetectedText(index=i, box=box, text=words[box])
+            for i, box in enumerate(record.texts)
+            if box in words
+        ],
+        named=dict(record.named),
+        revision=record.revision,
     )
 
 
@@ -111,48 +173,174 @@ def redact_photo(
     records: PhotoRecords,
     limits: domain.Limits,
 ) -> list[contracts.Message]:
-    """Mask every face whose decision is not ``show`` (no decision: masked), strip all
-    metadata, store the redacted copy and the preview. Already done: same answer."""
+    """Mask every face whose decision is not ``show`` (no decision: masked), every
+    pupil's name and every undecided text, and the approver's extra masks, at full
+    resolution; then resize, strip all metadata, store the copy and the preview.
+    Already done for this revision: same answer. An older revision: nothing."""
     record = records.find(event.photo_id)
     if record is None:
         raise UnknownPhotoError(f"no detection stored for photo {event.photo_id}")
     if record.refusal is not None:
         return [_refused(record, record.refusal)]
-    if record.redaction is not None:
-        return [_redacted(record, record.redaction)]
+    if event.revision < record.revision:
+        logger.info("photo %s: decision for old revision ignored", record.photo_id)
+        return []
+    done = record.redaction
+    if done is not None and done.revision == event.revision:
+        return [_redacted(record, done)]
+    if record.original_deleted:
+        logger.warning("photo %s: original already deleted", record.photo_id)
+        return []
     image = imaging.decode(originals.get(record.original_key), limits)
     if image.size != (record.width, record.height):
         raise ConflictError(f"photo {record.photo_id} decodes to a different size")
-    decisions = [
-        domain.Decision(d.index, d.show, d.reason, d.pupil_id) for d in event.decisions
-    ]
-    target = domain.output_size(image.width, image.height, limits.max_side)
-    outcomes = domain.decide_masks(
+    source = image.size
+    target = domain.output_size(*source, limits.max_side)
+    faces = domain.decide_masks(
         record.faces,
-        decisions,
-        source=image.size,
-        target=target,
+        [
+            domain.Decision(d.index, d.show, d.reason, d.pupil_id)
+            for d in event.decisions
+        ],
+        source=source,
         growth=limits.mask_growth,
     )
-    rendered = imaging.render(image, outcomes, limits)
+    earlier = {t.index: t for t in done.texts} if done else {}
+    texts = domain.decide_texts(
+        record.texts,
+        [domain.TextDecision(t.index, t.mask, t.reason) for t in event.texts],
+        fallback=earlier if event.revision else None,
+    )
+    rendered = imaging.render(image, faces, limits, texts, record.extra_masks)
+    del image
     redaction = domain.Redaction(
-        redacted_key=domain.redacted_key(record.post_id, record.photo_id),
-        preview_key=domain.preview_key(record.post_id, record.photo_id),
+        redacted_key=domain.redacted_key(
+            record.post_id, record.photo_id, event.revision
+        ),
+        preview_key=domain.preview_key(record.post_id, record.photo_id, event.revision),
         sha256=rendered.sha256,
         width=rendered.width,
         height=rendered.height,
-        faces=tuple(outcomes),
+        faces=tuple(
+            replace(f, box=domain.to_target(f.box, source, target)) for f in faces
+        ),
+        texts=tuple(
+            replace(t, box=domain.to_target(t.box, source, target)) for t in texts
+        ),
+        ocr=record.ocr,
+        revision=event.revision,
+        added_masks=tuple(
+            domain.to_target(b, source, target) for b in record.extra_masks
+        ),
     )
     redacted.put(redaction.redacted_key, rendered.jpeg, "image/jpeg")
     previews.put(redaction.preview_key, rendered.preview, "image/jpeg")
     records.finish(record.photo_id, redaction)
     logger.info(
-        "photo %s redacted: %d of %d face(s) masked",
+        "photo %s redacted (revision %d): %d of %d face(s), %d text region(s) masked",
         record.photo_id,
-        sum(o.masked for o in outcomes),
-        len(outcomes),
+        event.revision,
+        sum(o.masked for o in faces),
+        len(faces),
+        sum(t.masked for t in texts),
     )
     return [_redacted(record, redaction)]
+
+
+def revise_redaction(
+    command: contracts.ReviseRedaction,
+    *,
+    originals: BlobStore,
+    encoder: FaceEncoder,
+    records: PhotoRecords,
+    limits: domain.Limits,
+) -> list[contracts.Message]:
+    """An approver's edits: keep them, then ask consent again (FacesDetected with the
+    named faces and this revision); the photo is re-rendered from the original when
+    consent answers. A stale or foreign command changes nothing."""
+    record = records.find(command.photo_id)
+    if record is None or (record.post_id, record.school_id) != (
+        command.post_id,
+        command.school_id,
+    ):
+        logger.warning("revision for unknown photo %s ignored", command.photo_id)
+        return []
+    if record.refusal is not None or record.original_deleted:
+        logger.warning("revision of photo %s cannot be made", command.photo_id)
+        return []
+    if command.revision < record.revision:
+        logger.info("photo %s: revision %d is stale", record.photo_id, command.revision)
+        return []
+    if command.revision > record.revision:
+        size = (record.width, record.height)
+        target = domain.output_size(*size, limits.max_side)
+        added = [domain.to_source(b, size, target) for b in command.add_masks]
+        masks = tuple(dict.fromkeys((*record.extra_masks, *added)))
+        named = dict(record.named)
+        known = {f.index for f in record.faces}
+        named.update({i: p for i, p in command.named.items() if i in known})
+        records.revise(record.photo_id, command.revision, masks, sorted(named.items()))
+        record = replace(
+            record,
+            revision=command.revision,
+            extra_masks=masks,
+            named=tuple(sorted(named.items())),
+        )
+    image = imaging.decode(originals.get(record.original_key), limits)
+    rgb = imaging.pixels(image)
+    del image
+    logger.info("photo %s: revision %d asked for", record.photo_id, record.revision)
+    # Text was decided on the first pass: its decisions are kept, its words not resent.
+    return [_detected(record, rgb, encoder, [])]
+
+
+def close_post(
+    event: contracts.PostPublished | contracts.PostRejected,
+    *,
+    retention: Retention,
+    now: Callable[[], datetime],
+) -> list[contracts.Message]:
+    """A published or rejected post starts its originals' retention clock."""
+    reason = (
+        "post_published"
+        if isinstance(event, contracts.PostPublished)
+        else "post_rejected"
+    )
+    retention.close_post(event.post_id, domain.Closure(reason, now()))
+    return []
+
+
+def delete_due_originals(
+    *,
+    originals: BlobStore,
+    retention: Retention,
+    now: datetime,
+    retention_days: int,
+    publish: Callable[[str, contracts.Message], None],
+) -> int:
+    """Delete every original past its retention; each deletion is announced (with a
+    stable id, so a retry after a crash is recognised) before it is marked done."""
+    deleted = 0
+    for record in retention.due(now, retention_days):
+        if not domain.original_due(record, now, retention_days) or not record.closed:
+            continue
+        originals.delete(record.original_key)
+        publish(
+            f"original-deleted:{record.photo_id}",
+            contracts.OriginalDeleted(
+                photo_id=record.photo_id,
+                post_id=record.post_id,
+                school_id=record.school_id,
+                original_key=record.original_key,
+                reason=record.closed.reason,
+                closed_on=record.closed.at.date(),
+                retention_days=retention_days,
+            ),
+        )
+        retention.mark_deleted(record.photo_id)
+        deleted += 1
+        logger.info("original of photo %s deleted", record.photo_id)
+    return deleted
 
 
 def _new_record(
@@ -203,4 +391,13 @@ def _redacted(
             )
             for o in redaction.faces
         ],
+        texts=[
+            contracts.TextReport(
+                index=t.index, box=t.box, masked=t.masked, reason=t.reason
+            )
+            for t in redaction.texts
+        ],
+        ocr=redaction.ocr,
+        revision=redaction.revision,
+        added_masks=list(redaction.added_masks),
     )

@@ -12,17 +12,28 @@ import struct
 import warnings
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFile, ImageFont, ImageOps, UnidentifiedImageError
 
 from services.redaction import domain
 
-FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP", "GIF"})
+# What a file's first bytes say it is -> the Pillow formats it may then decode as.
+KINDS: dict[str, frozenset[str]] = {
+    "jpeg": frozenset({"JPEG", "MPO"}),
+    "png": frozenset({"PNG"}),
+    "webp": frozenset({"WEBP"}),
+    "heif": frozenset({"HEIF"}),
+}
+HEIF_BRANDS = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+)
 FILL = (30, 30, 120)  # navy: far from any skin, hair or shadow colour
 SHOWN_COLOUR = (0, 170, 0)
 MASKED_COLOUR = (220, 0, 0)
+TEXT_COLOUR = (255, 140, 0)
+ADDED_COLOUR = (150, 0, 200)
 _DECODE_ERRORS = (
     OSError,
     SyntaxError,
@@ -48,6 +59,35 @@ class Rendered:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.jpeg).hexdigest()
+
+
+def sniff(data: bytes) -> str:
+    """The image kind a file's content says it is (never its name or content type)."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[4:8] == b"ftyp" and (
+        data[8:12] in HEIF_BRANDS
+        or any(data[i : i + 4] in HEIF_BRANDS for i in range(16, min(len(data), 64), 4))
+    ):
+        return "heif"
+    raise domain.PhotoRefusedError(
+        domain.UNSUPPORTED_FORMAT, "not a JPEG, PNG, WebP or HEIC photo"
+    )
+
+
+def _register_heif() -> None:
+    try:
+        import pillow_heif
+    except ImportError:  # pragma: no cover - a declared dependency
+        return
+    pillow_heif.register_heif_opener()
+
+
+_register_heif()
 
 
 def decode(data: bytes, limits: domain.Limits) -> Image.Image:
@@ -76,8 +116,9 @@ def decode(data: bytes, limits: domain.Limits) -> Image.Image:
 def _decode(data: bytes, limits: domain.Limits) -> Image.Image:
     # face_recognition switches this on at import; a truncated file must be refused.
     ImageFile.LOAD_TRUNCATED_IMAGES = False
-    image = Image.open(io.BytesIO(data))
-    if image.format not in FORMATS:
+    kind = sniff(data)
+    image = Image.open(io.BytesIO(data), formats=_pillow_formats(kind))
+    if image.format not in KINDS[kind]:
         raise domain.PhotoRefusedError(
             domain.UNSUPPORTED_FORMAT, f"format {image.format} is not accepted"
         )
@@ -97,10 +138,22 @@ def _decode(data: bytes, limits: domain.Limits) -> Image.Image:
     return _flatten(oriented)
 
 
+def _pillow_formats(kind: str) -> list[str]:
+    return sorted(KINDS[kind])
+
+
 def _flatten(image: Image.Image) -> Image.Image:
-    """RGB with any transparency composed over white, as a viewer would show it."""
+    """RGB with any transparency composed over white, as a viewer would show it.
+
+    16-bit greyscale is scaled to 8 bits (a plain convert would clip it to white).
+    """
     if image.mode == "RGB":
         return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255
+        grey = np.clip(values * (255.0 / peak), 0, 255).round().astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -114,18 +167,38 @@ def pixels(image: Image.Image) -> np.ndarray:
 
 
 def render(
-    image: Image.Image, outcomes: Sequence[domain.FaceOutcome], limits: domain.Limits
+    image: Image.Image,
+    faces: Sequence[domain.FaceOutcome],
+    limits: domain.Limits,
+    texts: Sequence[domain.TextOutcome] = (),
+    extra_masks: Sequence[domain.Box] = (),
 ) -> Rendered:
-    """Resize, mask every masked face over its whole box, encode without metadata."""
-    width, height = domain.output_size(*image.size, limits.max_side)
-    if (width, height) != image.size:
-        image = image.resize((width, height), Image.Resampling.LANCZOS)
+    """Mask at full resolution (boxes in ``image``'s pixels), then resize, then encode
+    without metadata. The preview shows the reported boxes in output pixels."""
     array = np.array(image.convert("RGB"), dtype=np.uint8)
-    for outcome in outcomes:
-        if outcome.masked:
-            _mask(array, outcome.box, limits.mask_style)
-    redacted = _jpeg(array, limits.jpeg_quality)
-    preview = _jpeg(_annotate(array, outcomes), limits.jpeg_quality)
+    regions = [f.box for f in faces if f.masked]
+    regions += [t.box for t in texts if t.masked]
+    regions += list(extra_masks)
+    for box in regions:
+        _mask(array, box, limits.mask_style)
+    source = (array.shape[1], array.shape[0])
+    width, height = domain.output_size(*source, limits.max_side)
+    masked = Image.fromarray(array, "RGB")
+    del array
+    if (width, height) != source:
+        masked = masked.resize(
+            (width, height), Image.Resampling.LANCZOS, reducing_gap=3.0
+        )
+    out = np.asarray(masked, dtype=np.uint8)
+    redacted = _jpeg(out, limits.jpeg_quality)
+    target = (width, height)
+    annotated = _annotate(
+        out,
+        [replace(f, box=domain.to_target(f.box, source, target)) for f in faces],
+        [replace(t, box=domain.to_target(t.box, source, target)) for t in texts],
+        [domain.to_target(b, source, target) for b in extra_masks],
+    )
+    preview = _jpeg(annotated, limits.jpeg_quality)
     return Rendered(jpeg=redacted, preview=preview, width=width, height=height)
 
 
@@ -159,15 +232,20 @@ def _jpeg(array: np.ndarray, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def _annotate(array: np.ndarray, outcomes: Sequence[domain.FaceOutcome]) -> np.ndarray:
+def _annotate(
+    array: np.ndarray,
+    faces: Sequence[domain.FaceOutcome],
+    texts: Sequence[domain.TextOutcome] = (),
+    added: Sequence[domain.Box] = (),
+) -> np.ndarray:
+    """The approver's preview: every face, text region and added mask, labelled."""
     image = Image.fromarray(array.copy(), "RGB")
     draw = ImageDraw.Draw(image)
     line = max(2, max(image.size) // 400)
     font = ImageFont.load_default(size=max(12, max(image.size) // 60))
-    for outcome in outcomes:
-        colour = MASKED_COLOUR if outcome.masked else SHOWN_COLOUR
-        label = (outcome.reason or "masked") if outcome.masked else "shown"
-        left, top, right, bottom = outcome.box
+
+    def mark(box: domain.Box, colour: tuple[int, int, int], label: str) -> None:
+        left, top, right, bottom = box
         draw.rectangle(
             (left, top, max(left, right - 1), max(top, bottom - 1)),
             outline=colour,
@@ -175,9 +253,24 @@ def _annotate(array: np.ndarray, outcomes: Sequence[domain.FaceOutcome]) -> np.n
         )
         draw.text(
             (left, max(0, top - line)),
-            f"{outcome.index}: {label}",
+            label,
             fill=colour,
             font=font,
             anchor="lb" if top > 14 else "lt",
         )
+
+    for face in faces:
+        if face.masked:
+            mark(
+                face.box, MASKED_COLOUR, f"{face.index + 1}: {face.reason or 'masked'}"
+            )
+        else:
+            mark(
+                face.box, SHOWN_COLOUR, f"{face.index + 1}: {face.pupil_id or 'shown'}"
+            )
+    for text in texts:
+        label = "name masked" if text.masked else "text visible"
+        mark(text.box, TEXT_COLOUR, f"T{text.index + 1}: {label}")
+    for box in added:
+        mark(box, ADDED_COLOUR, "approver mask")
     return np.asarray(image)

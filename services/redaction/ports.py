@@ -1,8 +1,9 @@
-"""Ports the redaction handlers need: a detector, an encoder and its records."""
+"""Ports the redaction handlers need: a detector, an encoder, OCR and its records."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 import numpy as np
@@ -22,6 +23,12 @@ class FaceEncoder(Protocol):
         """One 128-d encoding per box, in order; None where none can be computed."""
 
 
+class TextReader(Protocol):
+    def read(self, rgb: np.ndarray) -> list[tuple[domain.Box, str]] | None:
+        """Regions of readable text (``rgb``'s pixels) with their words; None when
+        OCR is unavailable (never silently: the approver is told)."""
+
+
 class PhotoRecords(Protocol):
     def find(self, photo_id: str) -> domain.PhotoRecord | None:
         """The stored photo, or None."""
@@ -31,3 +38,23 @@ class PhotoRecords(Protocol):
 
     def finish(self, photo_id: str, redaction: domain.Redaction) -> None:
         """Record the redacted copy of a stored photo (replacing any earlier one)."""
+
+    def revise(
+        self,
+        photo_id: str,
+        revision: int,
+        extra_masks: Sequence[domain.Box],
+        named: Sequence[tuple[int, str]],
+    ) -> None:
+        """Record that ``revision`` was asked for, with the approver's edits so far."""
+
+
+class Retention(Protocol):
+    def close_post(self, post_id: str, closure: domain.Closure) -> None:
+        """Start the retention clock of the post's photos (the first closure wins)."""
+
+    def due(self, now: datetime, retention_days: int) -> list[domain.PhotoRecord]:
+        """Photos whose original may now be deleted."""
+
+    def mark_deleted(self, photo_id: str) -> None:
+        """The photo's original is gone from the originals store."""

@@ -86,6 +86,7 @@ class PhotoRedacted(Event):
     texts: list[TextReport] = []
     ocr: str = "unavailable"  # ok | unavailable: the approver is told loudly if not ok
     revision: int = 0
+    added_masks: list[Box] = []  # an approver's extra mask regions, output pixels
 
 
 class TextReport(Model):
@@ -106,6 +107,21 @@ class PhotoRefused(Event):
     school_id: str
     reason: str  # stable code, e.g. unsupported_format, corrupt, too_large
     detail: str = ""
+
+
+class OriginalDeleted(Event):
+    """A photo's original was deleted from the originals store (retention ended)."""
+
+    TYPE: ClassVar[str] = "original.deleted"
+    VERSION: ClassVar[int] = 1
+
+    photo_id: str
+    post_id: str
+    school_id: str
+    original_key: str
+    reason: str  # post_published | post_rejected
+    closed_on: date  # when the post was published or rejected
+    retention_days: int = Field(ge=0)
 
 
 class ReviseRedaction(Command):
@@ -131,10 +147,12 @@ CONTRACTS: tuple[type[Message], ...] = (
     FacesDetected,
     PhotoRedacted,
     PhotoRefused,
+    OriginalDeleted,
 )
 
 __all__ = [
     "DetectedText",
+    "OriginalDeleted",
     "ReviseRedaction",
     "TextReport",
     "Box",

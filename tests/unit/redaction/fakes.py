@@ -6,6 +6,7 @@ import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import numpy as np
 from PIL import Image
@@ -13,7 +14,7 @@ from PIL import Image
 from services.redaction import domain
 from services.redaction.bootstrap import Ports
 from shared import contracts
-from shared.testing import InMemoryBlobStore
+from shared.testing import InMemoryBlobStore, InMemoryBus
 
 
 class FakeDetector:
@@ -35,6 +36,17 @@ class FakeEncoder:
         return [[float(i)] * 128 for i, _ in enumerate(boxes)]
 
 
+class FakeReader:
+    """Reads the given text regions in any image (None: OCR unavailable)."""
+
+    def __init__(self, *regions: tuple[domain.Box, str], available: bool = True):
+        self.regions = list(regions)
+        self.available = available
+
+    def read(self, rgb: np.ndarray) -> list[tuple[domain.Box, str]] | None:
+        return list(self.regions) if self.available else None
+
+
 class InMemoryPhotoRecords:
     def __init__(self) -> None:
         self.records: dict[str, domain.PhotoRecord] = {}
@@ -48,16 +60,58 @@ class InMemoryPhotoRecords:
     def finish(self, photo_id: str, redaction: domain.Redaction) -> None:
         self.records[photo_id] = replace(self.records[photo_id], redaction=redaction)
 
+    def revise(
+        self,
+        photo_id: str,
+        revision: int,
+        extra_masks: Sequence[domain.Box],
+        named: Sequence[tuple[int, str]],
+    ) -> None:
+        if self.records[photo_id].revision < revision:
+            self.records[photo_id] = replace(
+                self.records[photo_id],
+                revision=revision,
+                extra_masks=tuple(extra_masks),
+                named=tuple(named),
+            )
 
-def fake_ports(detector: FakeDetector | None = None, **limits: int | str) -> Ports:
+    def close_post(self, post_id: str, closure: domain.Closure) -> None:
+        for key, record in self.records.items():
+            if record.post_id == post_id and record.closed is None:
+                self.records[key] = replace(record, closed=closure)
+
+    def due(self, now: datetime, retention_days: int) -> list[domain.PhotoRecord]:
+        return [
+            r
+            for r in self.records.values()
+            if domain.original_due(r, now, retention_days)
+        ]
+
+    def mark_deleted(self, photo_id: str) -> None:
+        self.records[photo_id] = replace(self.records[photo_id], original_deleted=True)
+
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def fake_ports(
+    detector: FakeDetector | None = None,
+    reader: FakeReader | None = None,
+    **limits: int | str,
+) -> Ports:
+    records = InMemoryPhotoRecords()
     return Ports(
         originals=InMemoryBlobStore(),
         redacted=InMemoryBlobStore(),
         previews=InMemoryBlobStore(),
-        records=InMemoryPhotoRecords(),
+        records=records,
+        retention=records,
         detector=detector or FakeDetector(),
         encoder=FakeEncoder(),
+        reader=reader or FakeReader(),
         limits=domain.Limits(**limits),  # type: ignore[arg-type]
+        publisher=InMemoryBus(),
+        now=lambda: NOW,
     )
 
 

@@ -94,10 +94,11 @@ def test_a_photo_over_the_pixel_limit_is_refused_before_decoding():
     assert refused.value.reason == "too_large"
 
 
-def test_an_animation_is_refused():
+@pytest.mark.parametrize("fmt", ["WEBP", "PNG"], ids=["animated webp", "apng"])
+def test_an_animation_is_refused(fmt):
     frames = [a_picture(), a_picture().transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
     buffer = io.BytesIO()
-    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
+    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:])
 
     with pytest.raises(domain.PhotoRefusedError) as refused:
         imaging.decode(buffer.getvalue(), Limits())
