@@ -96,13 +96,36 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 def cmd_redact(args: argparse.Namespace) -> int:
     from services.redaction.cli import redact_file
 
+    decide = None
+    if args.school:
+        decide = _consent_decider(args.school, args.purpose, args.platform)
     report = redact_file(
-        Path(args.input), Path(args.output), Path(args.report) if args.report else None
+        Path(args.input),
+        Path(args.output),
+        Path(args.report) if args.report else None,
+        decide=decide,
     )
     faces = report.get("faces", [])
     masked = sum(1 for f in faces if f.get("masked"))
     print(f"{args.output}: {len(faces)} face(s) found, {masked} masked")
     return 0
+
+
+def _consent_decider(school: str, purpose: str, platforms: list[str]) -> Any:
+    """Consent's own decision for one photo of ``school`` (the worker's exact rules)."""
+    from services.consent import admin
+
+    ports = _ports("consent")
+    if school not in {s.slug for s in admin.list_schools(ports)}:
+        raise DomainError(f"no school {school}; add it with `safepost schools add`")
+
+    def decide(event: Any) -> Any:
+        event = event.model_copy(
+            update={"school_id": school, "purpose": purpose, "platforms": platforms}
+        )
+        return admin.decide(ports, event)
+
+    return decide
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -214,6 +237,17 @@ def parser() -> argparse.ArgumentParser:
     redact.add_argument("input")
     redact.add_argument("output")
     redact.add_argument("--report", help="write the face report (JSON) here")
+    redact.add_argument(
+        "--school",
+        help="mask by this school's consent decisions (default: mask every face)",
+    )
+    redact.add_argument("--purpose", default="social_media")
+    redact.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        help="target platform, repeatable (consent must hold for every one)",
+    )
     redact.set_defaults(func=cmd_redact)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(

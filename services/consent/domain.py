@@ -206,8 +206,9 @@ def decide_face(
         pupil = match.pupil_id
     verdict = photo_verdict(standings.get(pupil), purpose, platforms, days)
     if not verdict.show:
-        known = pupil if pupil in standings else None
-        return Decision(index, False, known, verdict.reason)
+        # A masked face leaves consent linked to nobody: a child whose parents said no
+        # is not named to redaction, the approver or the audit trail.
+        return Decision(index, False, None, verdict.reason)
     return Decision(index, True, pupil, CONSENTED, verdict.versions)
 
 

@@ -155,3 +155,62 @@ def test_audit_verify_passes_an_intact_chain_and_fails_a_tampered_one(
     assert json.loads(intact.stdout)["ok"] is True
     assert tampered.returncode == 1
     assert json.loads(tampered.stdout)["ok"] is False
+
+
+def test_redact_with_a_school_shows_only_the_enrolled_consented_pupil(
+    tmp_path: Path, faces_dir: Path
+) -> None:
+    identity = faces_dir / "identity"
+    pupils = tmp_path / "pupils.csv"
+    pupils.write_text(
+        "pupil_id,forename,surname,class,social_media_consent,biometric_consent\n"
+        "OB1,Barack,Obama,5B,yes,yes\n"
+        "BI1,Joe,Biden,5B,no,yes\n"
+    )
+    data = tmp_path / "var"
+    setup = [
+        run(data, "schools", "add", "oakfield", "--name", "Oakfield"),
+        run(data, "consent", "import", str(pupils), "--school", "oakfield"),
+        run(
+            data,
+            "consent",
+            "enrol",
+            "--school",
+            "oakfield",
+            "OB1",
+            str(identity / "obama.jpg"),
+        ),
+        run(
+            data,
+            "consent",
+            "enrol",
+            "--school",
+            "oakfield",
+            "BI1",
+            str(identity / "biden.jpg"),
+        ),
+    ]
+    report_path = tmp_path / "report.json"
+
+    done = run(
+        data,
+        "redact",
+        str(identity / "two_people.jpg"),
+        str(tmp_path / "o.jpg"),
+        "--school",
+        "oakfield",
+        "--platform",
+        "facebook",
+        "--report",
+        str(report_path),
+    )
+
+    for step in setup:
+        assert step.returncode == 0, step.stdout + step.stderr
+    assert done.returncode == 0, done.stderr
+    faces = sorted(
+        json.loads(report_path.read_text())["faces"], key=lambda f: f["box"][0]
+    )
+    assert [f["masked"] for f in faces] == [False, True]
+    assert faces[0]["pupil_id"] == "OB1"
+    assert faces[1]["pupil_id"] is None and faces[1]["reason"] == "no_consent"

@@ -199,14 +199,14 @@ REFUSED = {"P1": standing(record("refused"))}
     ("match", "named", "standings", "show", "pupil", "reason"),
     [
         (domain.Match("P1", "matched"), None, CONSENTED, True, "P1", "consented"),
-        (domain.Match("P1", "matched"), None, REFUSED, False, "P1", "no_consent"),
+        (domain.Match("P1", "matched"), None, REFUSED, False, None, "no_consent"),
         (domain.Match(None, "unknown"), None, CONSENTED, False, None, "unknown"),
         (domain.Match(None, "ambiguous"), None, CONSENTED, False, None, "ambiguous"),
         (domain.Match(None, "unknown"), "P1", CONSENTED, True, "P1", "consented"),
         (domain.Match("P1", "matched"), "P1", CONSENTED, True, "P1", "consented"),
         (domain.Match("P2", "matched"), "P1", CONSENTED, False, None, "ambiguous"),
         (domain.Match(None, "unknown"), "P9", CONSENTED, False, None, "unknown"),
-        (domain.Match(None, "unknown"), "P1", REFUSED, False, "P1", "no_consent"),
+        (domain.Match(None, "unknown"), "P1", REFUSED, False, None, "no_consent"),
     ],
 )
 def test_a_face_is_decided_from_its_match_or_the_approvers_naming(
