@@ -213,7 +213,7 @@ def decide(post_id: str) -> Any:
         reason=body.reason.strip(),
         school_id=post.school_id,
     )
-    envelope = contracts.seal(command, producer=SERVICE, actor=identity.user_id)
+    envelope = contracts.seal(command, producer=SERVICE, actor=identity.username)
     _send(envelope, "decision", post_id)
     return jsonify(command_id=envelope.id), 202
 
@@ -264,7 +264,7 @@ def revise(post_id: str, photo_id: str) -> Any:
         named={i: p.strip() for i, p in body.named.items()},
         requested_by=identity.user_id,
     )
-    envelope = contracts.seal(command, producer=SERVICE, actor=identity.user_id)
+    envelope = contracts.seal(command, producer=SERVICE, actor=identity.username)
     _send(envelope, "revision", post_id)
     return jsonify(command_id=envelope.id, revision=command.revision), 202
 

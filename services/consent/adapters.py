@@ -440,6 +440,7 @@ class SqlConsentStore:
             self._emit(
                 conn,
                 changes.consent_changed(school_id, record.pupil_id, [saved], today),
+                actor=record.recorded_by or None,
             )
             return saved
 
@@ -517,7 +518,7 @@ class SqlConsentStore:
             was = current.active if current else False
             if was != flag.active:
                 cause = "restricted" if flag.active else "unrestricted"
-                self._emit_standing(conn, school_id, pupil_id, cause, today)
+                self._emit_standing(conn, school_id, pupil_id, cause, today, by)
             return replace(flag, version=version, recorded_by=by, recorded_at=at)
 
     def never_publish_history(
@@ -876,7 +877,7 @@ class SqlConsentStore:
             for pupil_id in forget:
                 self._forget(conn, school_id, pupil_id)
             for event in events:
-                self._emit(conn, event)
+                self._emit(conn, event, actor=by)
             if new_pupils or updates or new_consents or forget:
                 self._bump(conn, school_id, roll=True)
             report.applied = True
@@ -1033,21 +1034,33 @@ class SqlConsentStore:
 
     # Helpers.
 
-    def _emit(self, conn: Connection, event: contracts.ConsentChanged) -> None:
-        envelope = changes.seal(event)
+    def _emit(
+        self,
+        conn: Connection,
+        event: contracts.ConsentChanged,
+        actor: str | None = None,
+    ) -> None:
+        envelope = changes.seal(event, actor=actor)
         conn.execute(outbox.insert().values(**self._outbox_row(envelope)))
 
     def _emit_standing(
-        self, conn: Connection, school_id: str, pupil_id: str, cause: str, today: date
+        self,
+        conn: Connection,
+        school_id: str,
+        pupil_id: str,
+        cause: str,
+        today: date,
+        actor: str | None = None,
     ) -> None:
         if cause == "restricted":
-            self._emit(conn, changes.restricted(school_id, pupil_id, today))
+            self._emit(conn, changes.restricted(school_id, pupil_id, today), actor)
             return
         standing = self._standings(conn, school_id, [pupil_id]).get(pupil_id)
         records = list(standing.consents.values()) if standing else []
         self._emit(
             conn,
             changes.consent_changed(school_id, pupil_id, records, today, cause=cause),
+            actor,
         )
 
     def _outbox_row(self, envelope: contracts.Envelope) -> dict[str, Any]:

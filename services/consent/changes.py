@@ -78,8 +78,11 @@ def expired(school_id: str, record: domain.ConsentRecord) -> contracts.ConsentCh
 
 
 def seal(
-    event: contracts.Message, key: Sequence[str] | None = None
+    event: contracts.Message,
+    key: Sequence[str] | None = None,
+    actor: str | None = None,
 ) -> contracts.Envelope:
-    """The envelope to keep in the outbox; a ``key`` makes its id deterministic."""
+    """The envelope to keep in the outbox; a ``key`` makes its id deterministic;
+    ``actor`` is who made the change (None for the expiry sweep)."""
     message_id = contracts.deterministic_id(SERVICE, *key) if key else None
-    return contracts.seal(event, producer=SERVICE, message_id=message_id)
+    return contracts.seal(event, producer=SERVICE, message_id=message_id, actor=actor)

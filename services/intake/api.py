@@ -168,6 +168,7 @@ def create_post() -> Any:
     draft = domain.Draft(
         school_id=form.school,
         author_id=identity.user_id,
+        author_name=identity.username,
         caption=form.caption,
         purpose=form.purpose,
         accounts=domain.split_accounts(request.form.getlist("accounts")),
@@ -259,7 +260,7 @@ def confirm_deletion(receipt_id: str) -> Any:
         deleted_at=body.deleted_at,
         method="it-resolved" if as_it else body.method,
         username=identity.username,
-        actor=identity.user_id,
+        actor=identity.username,
         as_it=as_it,
     )
     return jsonify(_obligation_json(closed, ports.now()))
@@ -333,7 +334,7 @@ def register_device() -> Any:
         owner=body.owner,
         kind=body.kind,
         name=body.name,
-        by=identity.user_id,
+        by=identity.username,
     )
     return jsonify(_device_json(device)), 201
 

@@ -87,6 +87,7 @@ class Draft:
     purpose: str
     accounts: tuple[str, ...]
     publish_on: date | None
+    author_name: str = ""  # the author's username: the actor IT sees in the trail
 
 
 def check_photo(

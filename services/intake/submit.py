@@ -97,7 +97,7 @@ def submit_post(
     envelope = contracts.seal(
         submitted(post),
         producer=SERVICE,
-        actor=draft.author_id,
+        actor=draft.author_name or draft.author_id,
         message_id=contracts.deterministic_id("post.submitted", post_id),
     )
     at = now or contracts.now()
@@ -135,7 +135,7 @@ def submit_post(
                 deletion_due_at=due,
             ),
             producer=SERVICE,
-            actor=draft.author_id,
+            actor=draft.author_name or draft.author_id,
             message_id=contracts.deterministic_id("receipt.issued", p.receipt_id),
         )
         for p in stored
