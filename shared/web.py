@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from flask import Flask, Response, current_app, g, jsonify, redirect, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, redirect, request
 from jinja2 import ChoiceLoader, FileSystemLoader
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared import auth, logs
+from shared.config import Settings
 from shared.errors import DomainError, UnauthenticatedError
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,28 @@ def create_app(
     app.extensions["ports"] = ports
     app.extensions["ready_checks"] = dict(ready_checks or {})
     install(app)
+    return app
+
+
+def service_app(
+    name: str,
+    blueprint: Blueprint,
+    *,
+    settings: Settings,
+    ports: Any,
+    ready_checks: Mapping[str, ReadyCheck] | None = None,
+    max_content_length: int | None = None,
+) -> Flask:
+    """A service's app: the shared glue above plus the service's own blueprint."""
+    app = create_app(
+        name,
+        secret_key=settings.secret_key,
+        ports=ports,
+        ready_checks=ready_checks,
+        max_content_length=max_content_length,
+        secure_cookies=settings.secure_cookies,
+    )
+    app.register_blueprint(blueprint)
     return app
 
 

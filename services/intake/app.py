@@ -16,13 +16,11 @@ FORM_OVERHEAD = 1024 * 1024  # the caption and other fields around the files
 def create_app(ports: Ports | None = None, settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env(SERVICE)
     ports = ports or real_ports(settings)
-    app = web.create_app(
+    return web.service_app(
         SERVICE,
-        secret_key=settings.secret_key,
+        api.bp,
+        settings=settings,
         ports=ports,
         ready_checks=ready_checks(ports),
         max_content_length=ports.max_upload_bytes * MAX_PHOTOS + FORM_OVERHEAD,
-        secure_cookies=settings.secure_cookies,
     )
-    app.register_blueprint(api.bp)
-    return app

@@ -13,12 +13,10 @@ from shared.config import Settings
 def create_app(ports: Ports | None = None, settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env(SERVICE)
     ports = ports or real_ports(settings)
-    app = web.create_app(
+    return web.service_app(
         SERVICE,
-        secret_key=settings.secret_key,
+        api.bp,
+        settings=settings,
         ports=ports,
         ready_checks=ready_checks(ports),
-        secure_cookies=settings.secure_cookies,
     )
-    app.register_blueprint(api.bp)
-    return app
