@@ -61,6 +61,14 @@ class Pupil:
     preferred_name: str = ""
 
 
+def label(pupil: Pupil) -> dict[str, str]:
+    """What an approver may see of a shown pupil: initials and class, never the name."""
+    first = (pupil.preferred_name or pupil.forename).strip()[:1]
+    last = pupil.surname.strip()[:1]
+    initials = "".join(f"{c.upper()}." for c in (first, last) if c)
+    return {"initials": initials, "class": pupil.class_name}
+
+
 @dataclass(frozen=True)
 class ConsentRecord:
     """One version of a pupil's answer for a purpose (or one platform of it)."""

@@ -42,7 +42,7 @@ def running(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Any]]:
 
 
 def test_an_enrolled_consented_person_is_shown_and_the_person_beside_masked(
-    running: tuple[str, dict[str, str], Any], faces_dir: Path
+    running: tuple[str, dict[str, str], Any], faces_dir: Path, browser: Any
 ) -> None:
     base, passwords, system = running
     urls = {"portal": base, **{s: f"{base}/{s}" for s in embedded.SERVICES}}
@@ -89,6 +89,18 @@ def test_an_enrolled_consented_person_is_shown_and_the_person_beside_masked(
         (False, "OB1", None),
         (True, None, "no_consent"),
     ]
+
+    page = browser.new_context().new_page()
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", "approver.oakfield")
+    page.fill("input[name=password]", passwords["approver.oakfield"])
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+    page.goto(f"{base}/approval/posts/{post_id}")
+    shown = page.locator(".pupil-label[data-pupil=OB1]")
+    shown.filter(has_text="B.O. (5B)").wait_for(timeout=10_000)
+    assert "Obama" not in page.content() and "Biden" not in page.content()
+    page.context.close()
 
 
 def test_an_admin_reads_the_grid_and_records_consent_in_the_browser(

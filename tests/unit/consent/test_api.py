@@ -97,6 +97,10 @@ SCHOOL_ROUTES = [
 ]
 
 
+# Routes a school's approvers may read too (what they need to see who is shown).
+APPROVER_ROUTES = [("GET", "/api/schools/oakfield/labels?ids=A123", None)]
+
+
 @pytest.mark.parametrize(("method", "path", "body"), SCHOOL_ROUTES)
 @pytest.mark.parametrize(
     "who",
@@ -115,8 +119,8 @@ def test_every_consent_route_is_covered_by_the_role_table(client):
         r.rule for r in client.application.url_map.iter_rules() if "<slug>" in r.rule
     }
     covered = {
-        p.replace("oakfield", "<slug>").replace("A123", "<pupil_id>")
-        for _, p, _ in SCHOOL_ROUTES
+        p.split("?")[0].replace("oakfield", "<slug>").replace("A123", "<pupil_id>")
+        for _, p, _ in SCHOOL_ROUTES + APPROVER_ROUTES
     }
 
     assert rules <= covered
@@ -349,3 +353,26 @@ def test_the_index_hides_other_schools_pupils(client, ada):
 
     assert "Lovelace" not in page
     assert "Riverside" not in page
+
+
+def test_an_approver_sees_only_initials_and_class_of_shown_pupils(client, ports):
+    ports.store.add_pupil(Pupil("oakfield", "A123", "Ada", "Lovelace", "Y4", "4L"))
+
+    response = client.get(
+        "/api/schools/oakfield/labels?ids=A123,NOPE", headers=OAK_APPROVER
+    )
+
+    assert response.status_code == 200
+    assert response.json == {"labels": {"A123": {"initials": "A.L.", "class": "4L"}}}
+    assert "Ada" not in response.get_data(as_text=True)
+
+
+def test_labels_are_refused_to_teachers_and_to_other_schools(client, ports):
+    ports.store.add_pupil(Pupil("oakfield", "A123", "Ada", "Lovelace", "Y4", "4L"))
+    river_approver = token(("riverside", "approver"))
+
+    teacher = client.get("/api/schools/oakfield/labels?ids=A123", headers=OAK_TEACHER)
+    other = client.get("/api/schools/oakfield/labels?ids=A123", headers=river_approver)
+
+    assert teacher.status_code == 403
+    assert other.status_code == 403
