@@ -10,14 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 
-from kombu.exceptions import KombuError
-
 from services.consent.bootstrap import Ports
-from shared.bus import UnroutableError
+from shared import outbox as relay
 
 logger = logging.getLogger(__name__)
 
-PUBLISH_ERRORS: tuple[type[Exception], ...] = (OSError, KombuError, UnroutableError)
 RELAY_SECONDS = 3.0
 SWEEP_SECONDS = 3600.0  # hourly: expiries are announced on the day they happen
 
@@ -26,26 +23,7 @@ def relay_outbox(ports: Ports, batch: int = 500) -> int:
     """Publish pending envelopes oldest first; stop at the first broker failure."""
     if ports.publisher is None:
         return 0
-    sent = 0
-    while True:
-        pending = ports.store.pending(batch)
-        if not pending:
-            break
-        for envelope in pending:
-            try:
-                ports.publisher.publish([envelope])
-            except PUBLISH_ERRORS as exc:
-                logger.warning(
-                    "broker unavailable; %s stays in the outbox (%s)",
-                    envelope.id,
-                    type(exc).__name__,
-                )
-                return sent
-            ports.store.mark_sent([envelope.id])
-            sent += 1
-    if sent:
-        logger.info("consent outbox relay sent %d message(s)", sent)
-    return sent
+    return relay.relay(ports.store, ports.publisher, batch)
 
 
 def sweep_expired(ports: Ports) -> int:
@@ -58,20 +36,10 @@ def sweep_expired(ports: Ports) -> int:
 def relay_forever(
     ports: Ports, stop: threading.Event, interval: float = RELAY_SECONDS
 ) -> None:
-    while not stop.is_set():
-        try:
-            relay_outbox(ports)
-        except Exception:  # noqa: BLE001 - a background loop must survive a DB hiccup
-            logger.exception("consent outbox relay failed; retrying")
-        stop.wait(interval)
+    relay.every(interval, lambda: relay_outbox(ports), stop, "consent outbox relay")
 
 
 def sweep_forever(
     ports: Ports, stop: threading.Event, interval: float = SWEEP_SECONDS
 ) -> None:
-    while not stop.is_set():
-        try:
-            sweep_expired(ports)
-        except Exception:  # noqa: BLE001 - a background loop must survive a DB hiccup
-            logger.exception("expiry sweep failed; retrying")
-        stop.wait(interval)
+    relay.every(interval, lambda: sweep_expired(ports), stop, "expiry sweep")

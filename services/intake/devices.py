@@ -16,6 +16,7 @@ from typing import Protocol
 from services.intake import domain, outbox
 from services.intake.ports import DeletionObligations, DeviceRegister, PostLedger
 from shared import contracts
+from shared import outbox as relay
 from shared.bus import Publisher
 from shared.errors import ForbiddenError, NotFoundError
 
@@ -378,9 +379,4 @@ def sweep_forever(
     ports: DevicePorts, stop: threading.Event, interval: float = SWEEP_SECONDS
 ) -> None:
     """Background task: the overdue sweep every ``interval`` seconds until stopped."""
-    while not stop.is_set():
-        try:
-            sweep_overdue(ports)
-        except Exception:  # noqa: BLE001 - a background loop must survive a DB hiccup
-            logger.exception("overdue sweep failed; retrying")
-        stop.wait(interval)
+    relay.every(interval, lambda: sweep_overdue(ports), stop, "overdue sweep")

@@ -7,20 +7,14 @@ relay publishes it later, with the same envelope id, so nothing is lost or doubl
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Protocol
 
-from kombu.exceptions import KombuError
-
 from services.intake.ports import PostLedger
 from shared import contracts
-from shared.bus import Publisher, UnroutableError
+from shared import outbox as relay
+from shared.bus import Publisher
 
-logger = logging.getLogger(__name__)
-
-# What a publisher raises when the broker cannot take a message right now.
-PUBLISH_ERRORS: tuple[type[Exception], ...] = (OSError, KombuError, UnroutableError)
 RELAY_SECONDS = 3.0
 
 
@@ -34,42 +28,16 @@ class HasOutbox(Protocol):
 
 def send(ports: HasOutbox, envelope: contracts.Envelope) -> bool:
     """Publish one recorded envelope and mark it sent; False (pending) on failure."""
-    try:
-        ports.publisher.publish([envelope])
-    except PUBLISH_ERRORS as exc:
-        logger.warning(
-            "broker unavailable; %s %s stays in the outbox (%s)",
-            envelope.type,
-            envelope.id,
-            type(exc).__name__,
-        )
-        return False
-    ports.ledger.mark_sent([envelope.id])
-    return True
+    return relay.send(ports.ledger, ports.publisher, envelope)
 
 
 def relay_outbox(ports: HasOutbox) -> int:
-    """Publish every pending outbox envelope, oldest first; the number sent.
-
-    Stops at the first failure (the broker is down: the rest would fail too).
-    """
-    sent = 0
-    for envelope in ports.ledger.pending():
-        if not send(ports, envelope):
-            break
-        sent += 1
-    if sent:
-        logger.info("outbox relay sent %d message(s)", sent)
-    return sent
+    """Publish every pending outbox envelope, oldest first; the number sent."""
+    return relay.relay(ports.ledger, ports.publisher)
 
 
 def relay_forever(
     ports: HasOutbox, stop: threading.Event, interval: float = RELAY_SECONDS
 ) -> None:
     """Run the relay every ``interval`` seconds until ``stop`` is set."""
-    while not stop.is_set():
-        try:
-            relay_outbox(ports)
-        except Exception:  # noqa: BLE001 - a background loop must survive a DB hiccup
-            logger.exception("outbox relay failed; retrying")
-        stop.wait(interval)
+    relay.every(interval, lambda: relay_outbox(ports), stop, "intake outbox relay")

@@ -16,7 +16,7 @@ from services.redaction.bootstrap import (
     real_ports,
     sweep_originals,
 )
-from shared import bus, logs
+from shared import bus, logs, outbox
 from shared.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -24,12 +24,9 @@ logger = logging.getLogger(__name__)
 
 def sweep_forever(ports: Ports, stop: threading.Event) -> None:
     """Every ``ports.sweep_seconds``: delete originals whose retention has passed."""
-    while not stop.is_set():
-        try:
-            sweep_originals(ports)
-        except Exception:  # the next sweep retries; nothing is marked undone
-            logger.exception("originals sweep failed")
-        stop.wait(ports.sweep_seconds)
+    outbox.every(
+        ports.sweep_seconds, lambda: sweep_originals(ports), stop, "originals sweep"
+    )
 
 
 def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
