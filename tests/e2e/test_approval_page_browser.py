@@ -4,39 +4,17 @@ one more region, waits for the re-render and approves (embedded system, memory:/
 from __future__ import annotations
 
 import hashlib
-import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
-from safepost import demo, embedded
+from safepost import embedded
 from shared import bus, contracts
 from tests.e2e.journey import ACCOUNT, SCHOOL, Staff, labelled, wait_for
 
 pytestmark = pytest.mark.faces
-
-
-@pytest.fixture()
-def running(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Any]]:
-    system = embedded.build(tmp_path / "var")
-    created = demo.seed(system.ports, system.data_dir / "published")
-    system.start_workers()
-    server = make_server("127.0.0.1", 0, system.wsgi, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield (
-            f"http://127.0.0.1:{server.server_port}",
-            {u.username: u.password for u in created},
-            system,
-        )
-    finally:
-        server.shutdown()
-        system.shutdown()
 
 
 def a_post_awaiting_approval(

@@ -4,15 +4,10 @@ consent grid and pupil page driven in a real browser."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from werkzeug.serving import make_server
-
-from safepost import demo, embedded
+from safepost import embedded
 from tests.e2e.journey import SCHOOL, Staff, enrol_device, wait_for
 
 CSV = (
@@ -20,25 +15,6 @@ CSV = (
     "OB1,Barack,Obama,5B,yes,yes\n"
     "BI1,Joe,Biden,5B,no,yes\n"
 )
-
-
-@pytest.fixture()
-def running(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Any]]:
-    system = embedded.build(tmp_path / "var")
-    created = demo.seed(system.ports, system.data_dir / "published")
-    system.start_workers()
-    server = make_server("127.0.0.1", 0, system.wsgi, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield (
-            f"http://127.0.0.1:{server.server_port}",
-            {u.username: u.password for u in created},
-            system,
-        )
-    finally:
-        server.shutdown()
-        system.shutdown()
 
 
 def test_an_enrolled_consented_person_is_shown_and_the_person_beside_masked(

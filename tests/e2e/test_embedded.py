@@ -2,35 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from werkzeug.serving import make_server
-
 from safepost import demo, embedded
 from tests.e2e.journey import assert_journey, run_journey
-
-
-@pytest.fixture()
-def running(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], embedded.System]]:
-    system = embedded.build(tmp_path / "var")
-    created = demo.seed(system.ports, system.data_dir / "published")
-    system.start_workers()
-    server = make_server("127.0.0.1", 0, system.wsgi, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield (
-            f"http://127.0.0.1:{server.server_port}",
-            {u.username: u.password for u in created},
-            system,
-        )
-    finally:
-        server.shutdown()
-        system.shutdown()
 
 
 def test_a_photo_goes_from_upload_to_published_with_every_face_masked_and_a_full_trail(

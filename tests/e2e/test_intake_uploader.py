@@ -6,35 +6,14 @@ from __future__ import annotations
 
 import io
 import stat
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
-from werkzeug.serving import make_server
 
-from safepost import cli, demo, embedded, uploader
+from safepost import cli, embedded, uploader
 from tests.e2e.journey import ACCOUNT, SCHOOL, Staff, wait_for
-
-
-@pytest.fixture()
-def running(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    system = embedded.build(tmp_path / "var")
-    created = demo.seed(system.ports, system.data_dir / "published")
-    system.start_workers()
-    server = make_server("127.0.0.1", 0, system.wsgi, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield (
-            f"http://127.0.0.1:{server.server_port}",
-            {u.username: u.password for u in created},
-        )
-    finally:
-        server.shutdown()
-        system.shutdown()
 
 
 def staff(base: str, passwords: dict[str, str], username: str) -> Staff:
@@ -72,7 +51,7 @@ def test_the_uploader_deletes_originals_and_sidecars_once_receipts_match_and_con
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    base, passwords = running
+    base, passwords, _ = running
     it = staff(base, passwords, "trust-it")
     config = tmp_path / "home" / "device.json"
     roll = tmp_path / "DCIM"
@@ -126,7 +105,7 @@ def test_a_rerun_skips_photos_the_server_holds_and_finishes_their_deletion(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    base, passwords = running
+    base, passwords, _ = running
     it = staff(base, passwords, "trust-it")
     config = tmp_path / "device.json"
     code = enrolment_code(it, "teacher.oakfield")
@@ -170,7 +149,7 @@ def test_a_revoked_device_uploads_nothing_and_deletes_nothing(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    base, passwords = running
+    base, passwords, _ = running
     it = staff(base, passwords, "trust-it")
     config = tmp_path / "device.json"
     code = enrolment_code(it, "teacher.oakfield")

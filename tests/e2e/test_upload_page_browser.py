@@ -5,40 +5,17 @@ receipt with the photo's SHA-256, then confirms deleting it from the phone."""
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from werkzeug.serving import make_server
-
-from safepost import demo, embedded
+from safepost import embedded
 from tests.e2e.journey import ACCOUNT, PHOTO, SCHOOL, Staff, wait_for
-
-
-@pytest.fixture()
-def running(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    system = embedded.build(tmp_path / "var")
-    created = demo.seed(system.ports, system.data_dir / "published")
-    system.start_workers()
-    server = make_server("127.0.0.1", 0, system.wsgi, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield (
-            f"http://127.0.0.1:{server.server_port}",
-            {u.username: u.password for u in created},
-        )
-    finally:
-        server.shutdown()
-        system.shutdown()
 
 
 def test_a_teacher_enrols_the_browser_uploads_a_photo_and_confirms_its_deletion(
     running: tuple[str, dict[str, str]], faces_dir: Path, browser: Any, tmp_path: Path
 ) -> None:
-    base, passwords = running
+    base, passwords, _ = running
     urls = {"portal": base, **{s: f"{base}/{s}" for s in embedded.SERVICES}}
     it = Staff(urls, "trust-it", passwords["trust-it"]).sign_in()
     device = it.call(
