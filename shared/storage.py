@@ -133,6 +133,37 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+class MemoryBlobStore:
+    """Blobs in a dict: for one-shot runs (``safepost redact``) and tests."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}
+
+    def put(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> None:
+        self.blobs[check_key(key)] = bytes(data)
+        self.content_types[key] = content_type
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.blobs[check_key(key)]
+        except KeyError:
+            raise BlobNotFoundError(f"no blob {key}") from None
+
+    def exists(self, key: str) -> bool:
+        return check_key(key) in self.blobs
+
+    def delete(self, key: str) -> None:
+        self.blobs.pop(check_key(key), None)
+        self.content_types.pop(key, None)
+
+    def presigned_get(self, key: str, expires: int = 300) -> str | None:
+        check_key(key)
+        return None
+
+
 class S3BlobStore:
     """One bucket per area; server-side encryption requested on every put."""
 

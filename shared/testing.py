@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shared import contracts
-from shared.storage import BlobNotFoundError, check_key
+from shared.storage import MemoryBlobStore
 
 
 class InMemoryBus:
@@ -31,33 +31,8 @@ class FailingBus:
         raise ConnectionError("broker unavailable")
 
 
-class InMemoryBlobStore:
-    def __init__(self) -> None:
-        self.blobs: dict[str, bytes] = {}
-        self.content_types: dict[str, str] = {}
-
-    def put(
-        self, key: str, data: bytes, content_type: str = "application/octet-stream"
-    ) -> None:
-        self.blobs[check_key(key)] = bytes(data)
-        self.content_types[key] = content_type
-
-    def get(self, key: str) -> bytes:
-        try:
-            return self.blobs[check_key(key)]
-        except KeyError:
-            raise BlobNotFoundError(f"no blob {key}") from None
-
-    def exists(self, key: str) -> bool:
-        return check_key(key) in self.blobs
-
-    def delete(self, key: str) -> None:
-        self.blobs.pop(check_key(key), None)
-        self.content_types.pop(key, None)
-
-    def presigned_get(self, key: str, expires: int = 300) -> str | None:
-        check_key(key)
-        return None
+# The in-memory store is a real implementation (the CLI's one-shot mode uses it).
+InMemoryBlobStore = MemoryBlobStore
 
 
 def reset_memory_broker() -> None:

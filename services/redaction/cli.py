@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from services.redaction import adapters, domain, handlers
 from shared import contracts
-from shared.storage import BlobNotFoundError, check_key
+from shared.storage import MemoryBlobStore
 
 _detector: adapters.CenterFaceDetector | None = None
 _lock = threading.Lock()
@@ -51,9 +50,9 @@ def redact_file(
     data = Path(input_path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     post_id = photo_id = digest[:32]
-    stores = {area: _MemoryStore() for area in ("originals", "redacted", "previews")}
+    stores = {area: MemoryBlobStore() for area in ("originals", "redacted", "previews")}
     stores["originals"].put(f"originals/{post_id}/{digest}.img", data)
-    records, limits = _MemoryRecords(), limits or domain.Limits()
+    records, limits = adapters.MemoryPhotoRecords(), limits or domain.Limits()
     submitted = contracts.PostSubmitted(
         post_id=post_id,
         school_id="cli",
@@ -117,54 +116,3 @@ def redact_file(
     if report_path is not None:
         Path(report_path).write_text(json.dumps(report, indent=2) + "\n")
     return report
-
-
-class _MemoryStore:
-    def __init__(self) -> None:
-        self.blobs: dict[str, bytes] = {}
-
-    def put(self, key: str, data: bytes, content_type: str = "") -> None:
-        self.blobs[check_key(key)] = data
-
-    def get(self, key: str) -> bytes:
-        try:
-            return self.blobs[key]
-        except KeyError:
-            raise BlobNotFoundError(f"no blob {key}") from None
-
-    def exists(self, key: str) -> bool:
-        return key in self.blobs
-
-    def delete(self, key: str) -> None:
-        self.blobs.pop(key, None)
-
-    def presigned_get(self, key: str, expires: int = 300) -> str | None:
-        return None
-
-
-class _MemoryRecords:
-    def __init__(self) -> None:
-        self.records: dict[str, domain.PhotoRecord] = {}
-
-    def find(self, photo_id: str) -> domain.PhotoRecord | None:
-        return self.records.get(photo_id)
-
-    def add(self, record: domain.PhotoRecord) -> domain.PhotoRecord:
-        return self.records.setdefault(record.photo_id, record)
-
-    def finish(self, photo_id: str, redaction: domain.Redaction) -> None:
-        self.records[photo_id] = replace(self.records[photo_id], redaction=redaction)
-
-    def revise(
-        self,
-        photo_id: str,
-        revision: int,
-        extra_masks: Sequence[domain.Box],
-        named: Sequence[tuple[int, str]],
-    ) -> None:
-        self.records[photo_id] = replace(
-            self.records[photo_id],
-            revision=revision,
-            extra_masks=tuple(extra_masks),
-            named=tuple(named),
-        )

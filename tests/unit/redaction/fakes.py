@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 from PIL import Image
 
-from services.redaction import domain
+from services.redaction import adapters, domain
 from services.redaction.bootstrap import Ports
 from shared import contracts
 from shared.testing import InMemoryBlobStore, InMemoryBus
@@ -47,49 +46,8 @@ class FakeReader:
         return list(self.regions) if self.available else None
 
 
-class InMemoryPhotoRecords:
-    def __init__(self) -> None:
-        self.records: dict[str, domain.PhotoRecord] = {}
-
-    def find(self, photo_id: str) -> domain.PhotoRecord | None:
-        return self.records.get(photo_id)
-
-    def add(self, record: domain.PhotoRecord) -> domain.PhotoRecord:
-        return self.records.setdefault(record.photo_id, record)
-
-    def finish(self, photo_id: str, redaction: domain.Redaction) -> None:
-        self.records[photo_id] = replace(self.records[photo_id], redaction=redaction)
-
-    def revise(
-        self,
-        photo_id: str,
-        revision: int,
-        extra_masks: Sequence[domain.Box],
-        named: Sequence[tuple[int, str]],
-    ) -> None:
-        if self.records[photo_id].revision < revision:
-            self.records[photo_id] = replace(
-                self.records[photo_id],
-                revision=revision,
-                extra_masks=tuple(extra_masks),
-                named=tuple(named),
-            )
-
-    def close_post(self, post_id: str, closure: domain.Closure) -> None:
-        for key, record in self.records.items():
-            if record.post_id == post_id and record.closed is None:
-                self.records[key] = replace(record, closed=closure)
-
-    def due(self, now: datetime, retention_days: int) -> list[domain.PhotoRecord]:
-        return [
-            r
-            for r in self.records.values()
-            if domain.original_due(r, now, retention_days)
-        ]
-
-    def mark_deleted(self, photo_id: str) -> None:
-        self.records[photo_id] = replace(self.records[photo_id], original_deleted=True)
-
+# The in-memory records are a real implementation (the CLI's one-shot mode).
+InMemoryPhotoRecords = adapters.MemoryPhotoRecords
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
