@@ -188,7 +188,10 @@ def test_the_page_shows_reasons_warnings_and_the_ocr_outage_loudly():
     page = rig.client().get("/posts/p1", headers=bearer(APPROVER)).get_data(True)
 
     assert "masked (no_consent)" in page
-    assert "shown: pupil pupil-7" in page
+    assert (
+        'shown: <span class="pupil-label" data-pupil="pupil-7">pupil pupil-7</span>'
+        in page
+    )
     assert "certificate text visible" in page.lower()
     assert "OCR) is unavailable" in page
     assert "Handwriting is mostly not read" in page
