@@ -11,6 +11,7 @@ import argparse
 import getpass
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -71,16 +72,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
-    from safepost import demo
-    from safepost.identity.store import UserStore
+    from safepost import demo, portal
 
     settings = Settings.from_env("publishing")
-    ports = {"consent": _ports("consent"), "publishing": _ports("publishing")}
-
-    class _Identity:
-        users: UserStore = _users()
-
-    ports["identity"] = _Identity()
+    ports = {
+        "consent": _ports("consent"),
+        "publishing": _ports("publishing"),
+        "identity": portal.real_ports(Settings.from_env("identity")),
+    }
     root = settings.publish_root or settings.data_dir / "published"
     created = demo.seed(ports, root)
     if created:
@@ -132,21 +131,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from services.audit import admin
 
     result = admin.verify_chain(_ports("audit"))
-    print(
-        json.dumps(
-            result if isinstance(result, dict) else _as_dict(result), default=str
-        )
-    )
-    ok = result["ok"] if isinstance(result, dict) else bool(result.ok)
-    return 0 if ok else 1
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
-    return dict(vars(value))
+    print(json.dumps(asdict(result), default=str))
+    return 0 if result.ok else 1
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:

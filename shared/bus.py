@@ -464,17 +464,3 @@ def run_worker(
         threading.Thread(target=watch, daemon=True, name=f"{service}-stop").start()
     worker.run()
     return worker
-
-
-def dlq_messages(url: str, service: str, limit: int = 1000) -> list[dict[str, Any]]:
-    """What sits in ``<service>.dlq`` (left in place); see ``shared.dlq``."""
-    from shared.dlq import messages  # shared.dlq builds on this module
-
-    return messages(url, service, limit)
-
-
-def replay_dlq(url: str, service: str, limit: int | None = None) -> int:
-    """Move ``<service>.dlq`` back to that service's queue only; see ``shared.dlq``."""
-    from shared.dlq import replay
-
-    return replay(url, service, limit)

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import pytest
 from kombu.entity import Queue, binding
 
-from shared import bus, contracts, testing
+from shared import bus, contracts, dlq, testing
 
 URL = "memory://"
 
@@ -199,7 +199,7 @@ def test_replay_returns_dead_letters_to_the_failed_service_only(
     flaky["fail"] = False
     other_depth = _depth(other.service)
 
-    moved = bus.replay_dlq(URL, service)
+    moved = dlq.replay(URL, service)
 
     assert moved == 1
     assert wait_for(lambda: worker.processed == 1)
