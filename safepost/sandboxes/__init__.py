@@ -1,0 +1,1 @@
+"""Local sandboxes of the social platforms (for make run and the tests)."""

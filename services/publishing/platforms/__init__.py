@@ -1,0 +1,1 @@
+"""Platform adapters (one module per platform) and what they share (base)."""
