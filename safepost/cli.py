@@ -118,11 +118,11 @@ def _consent_decider(school: str, purpose: str, platforms: list[str]) -> Any:
     if school not in {s.slug for s in admin.list_schools(ports)}:
         raise DomainError(f"no school {school}; add it with `safepost schools add`")
 
+    scopes = [(purpose, p) for p in platforms] or [(purpose, None)]
+
     def decide(event: Any) -> Any:
-        event = event.model_copy(
-            update={"school_id": school, "purpose": purpose, "platforms": platforms}
-        )
-        return admin.decide(ports, event)
+        event = event.model_copy(update={"school_id": school})
+        return admin.decide(ports, event, scopes)
 
     return decide
 

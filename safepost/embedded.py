@@ -46,7 +46,8 @@ class System:
     workers: dict[str, bus.Worker] = field(default_factory=dict)
 
     def start_workers(self, timeout: float = 30.0) -> None:
-        """One worker thread per service and its background tasks; wait until ready."""
+        """One worker thread per service; once every queue is declared (so nothing
+        a background task publishes can miss a consumer), their background tasks."""
         for service in SERVICES:
             worker = make_worker(service, self.settings[service], self.ports[service])
             self.workers[service] = worker
@@ -58,15 +59,16 @@ class System:
             )
             thread.start()
             self.threads.append(thread)
+        for service, worker in self.workers.items():
+            if not worker.ready.wait(timeout):
+                raise RuntimeError(f"the {service} worker did not start")
+        for service in SERVICES:
             for task in background_tasks(service, self.ports[service]):
                 t = threading.Thread(
                     target=task, args=(self.stop,), name=f"task-{service}", daemon=True
                 )
                 t.start()
                 self.threads.append(t)
-        for service, worker in self.workers.items():
-            if not worker.ready.wait(timeout):
-                raise RuntimeError(f"the {service} worker did not start")
 
     def shutdown(self) -> None:
         self.stop.set()

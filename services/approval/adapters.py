@@ -9,7 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.approval.domain import Face, PhotoReport, Post, Text, Transition
+from services.approval.domain import (
+    Face,
+    Notice,
+    PhotoReport,
+    Post,
+    Text,
+    Transition,
+)
 from shared.db import UtcDateTime, utcnow
 
 metadata = sa.MetaData()
@@ -29,6 +36,9 @@ posts = sa.Table(
     sa.Column("published_accounts", sa.JSON, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # 0003: approval rounds and consent notices
+    sa.Column("round", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("notices", sa.JSON, nullable=True),
 )
 
 transitions = sa.Table(
@@ -66,6 +76,18 @@ photo_reports = sa.Table(
 )
 
 
+# 0003: who each photo's newest rendering shows (ids only), for "every post showing
+# pupil X" in one indexed query.
+shown_pupils = sa.Table(
+    "shown_pupils",
+    metadata,
+    sa.Column("photo_id", sa.String(36), primary_key=True),
+    sa.Column("pupil_id", sa.String(64), primary_key=True),
+    sa.Column("post_id", sa.String(36), nullable=False, index=True),
+    sa.Index("ix_shown_pupils_pupil", "pupil_id"),
+)
+
+
 class SqlPostBook:
     def __init__(self, engine: Engine, now: Callable[[], datetime] = utcnow):
         self.engine = engine
@@ -90,6 +112,17 @@ class SqlPostBook:
             "decided_by": post.decided_by,
             "published_accounts": list(post.published_accounts),
             "updated_at": self.now(),
+            "round": post.round,
+            "notices": [
+                {
+                    "at": n.at.isoformat(),
+                    "pupil_id": n.pupil_id,
+                    "cause": n.cause,
+                    "stage": n.stage,
+                    "changes": list(n.changes),
+                }
+                for n in post.notices
+            ],
         }
         with self.engine.begin() as conn:
             updated = conn.execute(
@@ -160,6 +193,7 @@ class SqlPhotoReports:
                     "reason": f.reason,
                     "box": list(f.box) if f.box else None,
                     "pupil_id": f.pupil_id,
+                    "consent_versions": list(f.consent_versions),
                 }
                 for f in report.faces
             ],
@@ -190,6 +224,37 @@ class SqlPhotoReports:
                 conn.execute(
                     photo_reports.insert().values(photo_id=report.photo_id, **values)
                 )
+            conn.execute(
+                shown_pupils.delete().where(shown_pupils.c.photo_id == report.photo_id)
+            )
+            shown = sorted(
+                {f.pupil_id for f in report.faces if not f.masked and f.pupil_id}
+            )
+            if shown:
+                conn.execute(
+                    shown_pupils.insert(),
+                    [
+                        {
+                            "photo_id": report.photo_id,
+                            "pupil_id": pupil,
+                            "post_id": report.post_id,
+                        }
+                        for pupil in shown
+                    ],
+                )
+
+    def posts_showing(self, school_id: str, pupil_id: str) -> list[str]:
+        query = (
+            sa.select(shown_pupils.c.post_id)
+            .distinct()
+            .select_from(
+                shown_pupils.join(posts, posts.c.post_id == shown_pupils.c.post_id)
+            )
+            .where(shown_pupils.c.pupil_id == pupil_id, posts.c.school_id == school_id)
+            .order_by(shown_pupils.c.post_id)
+        )
+        with self.engine.connect() as conn:
+            return [r.post_id for r in conn.execute(query)]
 
     def for_post(self, post_id: str) -> dict[str, PhotoReport]:
         query = photo_reports.select().where(photo_reports.c.post_id == post_id)
@@ -210,6 +275,7 @@ class SqlPhotoReports:
                         f.get("reason"),
                         tuple(f["box"]) if f.get("box") else None,
                         f.get("pupil_id"),
+                        tuple(f.get("consent_versions") or ()),
                     )
                     for f in r.faces
                 ),
@@ -265,4 +331,15 @@ def _post(row: Any, history: tuple[Transition, ...]) -> Post:
         history=history,
         decided_by=row["decided_by"],
         published_accounts=tuple(row["published_accounts"]),
+        round=row["round"] or 0,
+        notices=tuple(
+            Notice(
+                datetime.fromisoformat(n["at"]),
+                n["pupil_id"],
+                n["cause"],
+                n["stage"],
+                tuple(n.get("changes") or ()),
+            )
+            for n in row["notices"] or []
+        ),
     )

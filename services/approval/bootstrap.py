@@ -59,6 +59,12 @@ def handler_map(ports: Ports) -> HandlerMap:
         contracts.ReviseRedaction: partial(
             handlers.revision_requested, reports=reports
         ),
+        contracts.ConsentChanged: partial(
+            handlers.consent_changed, book=book, reports=reports, now=now
+        ),
+        contracts.PublicationHeld: partial(
+            handlers.publication_held, book=book, reports=reports, now=now
+        ),
         contracts.PostPublished: partial(handlers.post_published, book=book, now=now),
         contracts.PublishFailed: partial(handlers.publish_failed, book=book, now=now),
     }

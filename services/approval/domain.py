@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -21,7 +22,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     SUBMITTED: frozenset({REDACTING}),
     REDACTING: frozenset({AWAITING, REJECTED}),
     AWAITING: frozenset({APPROVED, REJECTED}),
-    APPROVED: frozenset({PUBLISHED, FAILED}),
+    # consent changed after approval, before it went live: back to the approver
+    APPROVED: frozenset({PUBLISHED, FAILED, AWAITING}),
     REJECTED: frozenset(),
     PUBLISHED: frozenset(),
     FAILED: frozenset(),
@@ -65,6 +67,7 @@ class Face:
     reason: str | None = None
     box: tuple[int, int, int, int] | None = None  # masked region, or a shown face's box
     pupil_id: str | None = None
+    consent_versions: tuple[str, ...] = ()  # a shown face: the consent it rests on
 
 
 Box = tuple[int, int, int, int]
@@ -164,6 +167,18 @@ def caption_warnings(caption: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """Consent changed for a pupil a post shows, after its photos were decided: what
+    the approver is told ("consent changed since upload"). Ids and states only."""
+
+    at: datetime
+    pupil_id: str
+    cause: str  # recorded | expired | restricted | unrestricted | final_check
+    stage: str  # the post's status when it happened
+    changes: tuple[str, ...] = ()  # e.g. "social_media/facebook: withdrawn"
+
+
+@dataclass(frozen=True)
 class Post:
     post_id: str
     school_id: str
@@ -177,6 +192,8 @@ class Post:
     reason: str = ""
     decided_by: str | None = None
     published_accounts: tuple[str, ...] = ()
+    round: int = 0  # how many times it was approved (a re-approval is a new round)
+    notices: tuple[Notice, ...] = ()
 
 
 def new_post(
@@ -282,7 +299,11 @@ def decide(
         at=at,
         reason=reason.strip(),
     )
-    return replace(decided, decided_by=approver_id)
+    return replace(
+        decided,
+        decided_by=approver_id,
+        round=post.round + 1 if approve else post.round,
+    )
 
 
 def decided_by_this(post: Post, approver_id: str, approve: bool) -> bool:
@@ -290,7 +311,7 @@ def decided_by_this(post: Post, approver_id: str, approve: bool) -> bool:
     if post.decided_by != approver_id:
         return False
     if approve:
-        return post.status in (APPROVED, PUBLISHED, FAILED)
+        return post.status in (APPROVED, PUBLISHED, FAILED) and post.round > 0
     return post.status == REJECTED
 
 
@@ -308,3 +329,63 @@ def record_failed(post: Post, account: str, reason: str, at: datetime) -> Post:
     if post.status != APPROVED:
         return post
     return move(post, FAILED, by=None, at=at, reason=f"{account}: {reason}")
+
+
+# Consent that changes after the photos were decided (issue 8 section 1).
+
+# Not yet live: a consent change re-decides these posts' photos.
+RECHECKED = (REDACTING, AWAITING, APPROVED)
+
+
+def shown_pupils(reports: dict[str, PhotoReport]) -> dict[str, set[str]]:
+    """Photo id -> the pupils shown (unmasked) in its newest rendering."""
+    return {
+        photo_id: {f.pupil_id for f in r.faces if not f.masked and f.pupil_id}
+        for photo_id, r in reports.items()
+    }
+
+
+def consent_changed(
+    post: Post, notice: Notice, at: datetime
+) -> tuple[Post, bool]:
+    """Note the change on a post that shows the pupil and is not live yet; an
+    approved post goes back to the approver (the second value: it was recalled).
+    A post already live or closed is left as it is (taking it down is another step).
+    """
+    if post.status not in RECHECKED:
+        return post, False
+    noted = replace(post, notices=(*post.notices, notice))
+    if post.status != APPROVED:
+        return noted, False
+    back = move(
+        noted,
+        AWAITING,
+        by=None,
+        at=at,
+        reason="consent changed after approval: re-rendered, approve again",
+    )
+    return replace(back, decided_by=None), True
+
+
+def rerender(
+    reports: dict[str, PhotoReport], pupils: set[str] | None
+) -> list[PhotoReport]:
+    """The photos to re-render (each with its next revision asked for): those showing
+    any of ``pupils`` (None: every redacted photo). Refused photos are left."""
+    shown = shown_pupils(reports)
+    out = []
+    for photo_id, report in sorted(reports.items()):
+        if not report.redacted:
+            continue
+        if pupils is not None and not shown[photo_id] & pupils:
+            continue
+        out.append(request_revision(report, report.next_revision))
+    return out
+
+
+def describe(scopes: Iterable[tuple[str, str | None, str]]) -> tuple[str, ...]:
+    """Plain words for a change's scopes: ``social_media/facebook: withdrawn``."""
+    return tuple(
+        f"{purpose}/{platform or 'all platforms'}: {state.replace('_', ' ')}"
+        for purpose, platform, state in scopes
+    )

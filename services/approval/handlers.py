@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from services.approval import domain
@@ -39,7 +40,10 @@ def photo_redacted(
     """Keep the photo's newest report; with every photo redacted the post awaits
     approval. An older revision arriving late is ignored."""
     faces = tuple(
-        domain.Face(f.index, f.masked, f.reason, f.box, f.pupil_id) for f in event.faces
+        domain.Face(
+            f.index, f.masked, f.reason, f.box, f.pupil_id, tuple(f.consent_versions)
+        )
+        for f in event.faces
     )
     arrived = domain.PhotoReport(
         photo_id=event.photo_id,
@@ -146,6 +150,13 @@ def record_decision(
             photo_id=p,
             redacted_key=photos[p].redacted_key or "",
             sha256=photos[p].sha256 or "",
+            shown=[
+                contracts.ShownFace(
+                    pupil_id=f.pupil_id, consent_versions=list(f.consent_versions)
+                )
+                for f in photos[p].faces
+                if not f.masked and f.pupil_id
+            ],
         )
         for p in post.photo_ids
     ]
@@ -158,6 +169,7 @@ def record_decision(
             caption=post.caption,
             accounts=list(post.accounts),
             images=images,
+            round=max(post.round, 1),
         )
     ]
 
@@ -200,3 +212,103 @@ def _settle(
     if settled != post:
         book.save(settled)
     return settled
+
+
+def consent_changed(
+    event: contracts.ConsentChanged,
+    *,
+    book: PostBook,
+    reports: PhotoReports,
+    now: Clock,
+) -> list[contracts.Message]:
+    """A pupil's consent changed. Every post of the school that shows them and is
+    not live yet is re-decided: its photos showing the pupil are re-rendered from the
+    original (consent decides again: the pupil is masked if they must be), the
+    approver is told what changed, and an approved post is recalled from publishing
+    and returned to the approver."""
+    at = now()
+    out: list[contracts.Message] = []
+    changes = domain.describe(
+        (s.purpose, s.platform, s.state) for s in event.scopes
+    )
+    for post_id in reports.posts_showing(event.school_id, event.pupil_id):
+        post = book.get(post_id)
+        if post is None or post.school_id != event.school_id:
+            continue
+        if post.status not in domain.RECHECKED:
+            continue
+        notice = domain.Notice(at, event.pupil_id, event.cause, post.status, changes)
+        out += _recheck(post, notice, {event.pupil_id}, book=book, reports=reports)
+    return out
+
+
+def publication_held(
+    event: contracts.PublicationHeld,
+    *,
+    book: PostBook,
+    reports: PhotoReports,
+    now: Clock,
+) -> list[contracts.Message]:
+    """Publishing's final gate found consent changed before the post went live: the
+    post goes back to the approver with its photos re-rendered."""
+    post = book.get(event.post_id)
+    if post is None or post.status != domain.APPROVED or post.round != event.round:
+        return []  # already returned (e.g. by the consent change itself)
+    at = now()
+    notices = [
+        domain.Notice(at, pupil, "final_check", post.status, (event.reason,))
+        for pupil in event.pupils
+    ] or [domain.Notice(at, "", "final_check", post.status, (event.reason,))]
+    out: list[contracts.Message] = []
+    first, *rest = notices
+    out += _recheck(
+        post, first, set(event.pupils) or None, book=book, reports=reports, recall=False
+    )
+    if rest:
+        post = book.get(event.post_id)
+        if post is not None:
+            book.save(replace(post, notices=(*post.notices, *rest)))
+    return out
+
+
+def _recheck(
+    post: domain.Post,
+    notice: domain.Notice,
+    pupils: set[str] | None,
+    *,
+    book: PostBook,
+    reports: PhotoReports,
+    recall: bool = True,
+) -> list[contracts.Message]:
+    changed, recalled = domain.consent_changed(post, notice, notice.at)
+    photos = domain.rerender(reports.for_post(post.post_id), pupils)
+    for report in photos:
+        reports.put(report)
+    book.save(changed)
+    logger.info(
+        "post %s: consent changed for a shown pupil; %d photo(s) re-rendered%s",
+        post.post_id,
+        len(photos),
+        ", recalled from publishing" if recalled else "",
+    )
+    out: list[contracts.Message] = [
+        contracts.ReviseRedaction(
+            photo_id=r.photo_id,
+            post_id=r.post_id,
+            school_id=post.school_id,
+            revision=r.requested_revision,
+            requested_by="consent",
+        )
+        for r in photos
+    ]
+    if recalled and recall:
+        out.append(
+            contracts.PostRecalled(
+                post_id=post.post_id,
+                school_id=post.school_id,
+                round=post.round,
+                reason="consent_changed",
+                pupils=sorted(pupils or ()),
+            )
+        )
+    return out

@@ -31,3 +31,7 @@ class PhotoReports(Protocol):
 
     def for_post(self, post_id: str) -> dict[str, PhotoReport]:
         """The post's photo reports by photo id."""
+
+    def posts_showing(self, school_id: str, pupil_id: str) -> list[str]:
+        """Ids of the school's posts whose newest rendering of some photo shows this
+        pupil unmasked (one indexed query)."""

@@ -30,7 +30,9 @@ from services.consent.domain import (
     ConsentRecord,
     Pupil,
     School,
+    Scope,
     Standing,
+    TargetAccount,
 )
 from shared import contracts
 from shared.db import UtcDateTime, utcnow
@@ -1294,3 +1296,64 @@ def _import_face_recognition() -> Any:
         # face_recognition sets this on import; never rely on it.
         ImageFile.LOAD_TRUNCATED_IMAGES = False
     return face_recognition
+
+
+target_accounts = sa.Table(
+    "target_accounts",
+    metadata,
+    sa.Column("account_id", sa.String(64), primary_key=True),
+    sa.Column("school_slug", sa.String(40), nullable=False, index=True),
+    sa.Column("platform", sa.String(20), nullable=False),
+    sa.Column("purpose", sa.String(40), nullable=False),
+    sa.Column("consent_platform", sa.String(40), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+
+class SqlTargetAccounts:
+    """Consent's copy of publishing's accounts (TargetAccounts port)."""
+
+    def __init__(self, engine: Engine, now: Callable[[], datetime] = utcnow):
+        self.engine = engine
+        self.now = now
+
+    def record(self, account: TargetAccount) -> None:
+        values = {
+            "school_slug": account.school_id,
+            "platform": account.platform,
+            "purpose": account.purpose,
+            "consent_platform": account.consent_platform,
+            "status": account.status,
+            "updated_at": self.now(),
+        }
+        key = target_accounts.c.account_id == account.account_id
+        with self.engine.begin() as conn:
+            if conn.execute(target_accounts.update().where(key).values(**values)).rowcount:
+                return
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        target_accounts.insert().values(
+                            account_id=account.account_id, **values
+                        )
+                    )
+            except IntegrityError:  # inserted concurrently: ours is as new
+                conn.execute(target_accounts.update().where(key).values(**values))
+
+    def scopes(self, school_id: str, account_ids: Sequence[str]) -> dict[str, Scope]:
+        if not account_ids:
+            return {}
+        query = sa.select(
+            target_accounts.c.account_id,
+            target_accounts.c.purpose,
+            target_accounts.c.consent_platform,
+        ).where(
+            target_accounts.c.school_slug == school_id,
+            target_accounts.c.account_id.in_(sorted(set(account_ids))),
+        )
+        with self.engine.connect() as conn:
+            return {
+                r.account_id: (r.purpose, r.consent_platform)
+                for r in conn.execute(query)
+            }

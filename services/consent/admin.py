@@ -29,15 +29,32 @@ def list_schools(ports: Ports) -> list[domain.School]:
     return schools
 
 
-def decide(ports: Ports, event: contracts.FacesDetected) -> contracts.FacesDecided:
-    """Exactly the worker's decision for one photo (for ``safepost redact``)."""
-    [decided] = handlers.decide_faces(
-        event,
-        gallery=ports.gallery,
-        register=ports.register,
-        names=ports.names,
-        today=ports.today,
-    )
+def decide(
+    ports: Ports,
+    event: contracts.FacesDetected,
+    scopes: Sequence[domain.Scope] | None = None,
+) -> contracts.FacesDecided:
+    """Exactly the worker's decision for one photo (for ``safepost redact``): for the
+    event's target accounts, or for the ``scopes`` (purpose, platform) an operator
+    names on the command line."""
+    if scopes is None:
+        [decided] = handlers.decide_faces(
+            event,
+            gallery=ports.gallery,
+            register=ports.register,
+            names=ports.names,
+            accounts=ports.accounts,
+            today=ports.today,
+        )
+    else:
+        [decided] = handlers.decide_with_scopes(
+            event,
+            scopes,
+            gallery=ports.gallery,
+            register=ports.register,
+            names=ports.names,
+            today=ports.today,
+        )
     assert isinstance(decided, contracts.FacesDecided)
     return decided
 

@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from services.consent import adapters, handlers
-from services.consent.ports import ConsentRegister, FaceGallery, PupilNames
+from services.consent.ports import (
+    ConsentRegister,
+    FaceGallery,
+    PupilNames,
+    TargetAccounts,
+)
 from shared import contracts, db
 from shared.bus import HandlerMap, Publisher
 from shared.config import Settings
@@ -24,6 +29,7 @@ class Ports:
     gallery: FaceGallery
     register: ConsentRegister
     names: PupilNames
+    accounts: TargetAccounts  # consent's copy of publishing's accounts
     # The SQL store: schools, pupils, consent versions, never-publish, biometric
     # consent, enrolment, import/export, outbox (used by the views, CLI and sweeps).
     store: Any
@@ -43,6 +49,7 @@ def real_ports(settings: Settings) -> Ports:
         gallery=adapters.SqlFaceGallery(engine),
         register=store,
         names=store,
+        accounts=adapters.SqlTargetAccounts(engine),
         store=store,
         enroller=adapters.FaceRecognitionEnroller(),
         publisher=KombuPublisher(settings.amqp_url),
@@ -56,9 +63,22 @@ def handler_map(ports: Ports) -> HandlerMap:
         gallery=ports.gallery,
         register=ports.register,
         names=ports.names,
+        accounts=ports.accounts,
         today=ports.today,
     )
-    return {contracts.FacesDetected: decide}
+    verify = partial(
+        handlers.verify_post,
+        register=ports.register,
+        accounts=ports.accounts,
+        today=ports.today,
+    )
+    return {
+        contracts.FacesDetected: decide,
+        contracts.AccountChanged: partial(
+            handlers.account_changed, accounts=ports.accounts
+        ),
+        contracts.VerifyPostConsent: verify,
+    }
 
 
 def ready_checks(ports: Ports) -> dict[str, Callable[[], None]]:

@@ -122,6 +122,28 @@ class Verdict:
     versions: tuple[str, ...] = ()
 
 
+Scope = tuple[str, str | None]  # (purpose, platform or None for purpose-wide only)
+UNKNOWN_ACCOUNT = "unknown_account"  # a target account consent has not been told of
+
+
+@dataclass(frozen=True)
+class TargetAccount:
+    """What publishing said of one of its accounts (``account.changed``)."""
+
+    account_id: str
+    school_id: str
+    platform: str
+    purpose: str
+    consent_platform: str | None
+    status: str
+
+    @property
+    def scope(self) -> Scope:
+        """The consent its audience needs: the purpose, and the platform's own answer
+        where it is a social platform (which can only narrow the purpose's)."""
+        return (self.purpose, self.consent_platform)
+
+
 def photo_verdict(
     standing: Standing | None,
     purpose: str,
@@ -133,26 +155,55 @@ def photo_verdict(
 
     A platform answer can only narrow the purpose-wide one: both must say yes.
     """
+    scopes = [(purpose, p) for p in platforms] or [(purpose, None)]
+    return scoped_verdict(standing, scopes, days)
+
+
+def scoped_verdict(
+    standing: Standing | None, scopes: Sequence[Scope], days: Sequence[date]
+) -> Verdict:
+    """May this pupil be shown in every scope (one per target account: its purpose,
+    and its platform's own answer if it has one) on every one of ``days``?
+
+    Each purpose needs its purpose-wide consent; a platform's own answer, where one
+    was recorded, must say yes too. Default deny: no scope, no day, no show."""
     if standing is None:
         return Verdict(False, UNKNOWN)
-    if not days:
+    if not days or not scopes:
         return Verdict(False, NO_CONSENT)
     if not standing.on_roll or standing.never_publish:
         return Verdict(False, NO_CONSENT)
-    wide = standing.consents.get((purpose, None))
-    if wide is None:
-        return Verdict(False, NO_CONSENT)
-    used = [wide]
-    used += [
-        standing.consents[(purpose, p)]
-        for p in dict.fromkeys(platforms)
-        if (purpose, p) in standing.consents
-    ]
+    used: list[ConsentRecord] = []
+    for purpose, platform in dict.fromkeys(scopes):
+        wide = standing.consents.get((purpose, None))
+        if wide is None:
+            return Verdict(False, NO_CONSENT)
+        used.append(wide)
+        if platform is not None and (purpose, platform) in standing.consents:
+            used.append(standing.consents[(purpose, platform)])
+    used = list(dict.fromkeys(used))
     failures = {r.state_on(d) for r in used for d in days} - {CONSENTED}
     for reason in _SEVERITY:
         if reason in failures:
             return Verdict(False, reason)
     return Verdict(True, CONSENTED, tuple(r.ref for r in used))
+
+
+def still_current(
+    standing: Standing | None,
+    scopes: Sequence[Scope],
+    day: date,
+    approved_versions: Sequence[str],
+) -> str | None:
+    """None if the pupil approved as shown would be shown today on the same consent
+    records; else why not (the verdict's reason, or ``changed`` when the records it
+    rests on are not the approved ones)."""
+    verdict = scoped_verdict(standing, scopes, [day])
+    if not verdict.show:
+        return verdict.reason
+    if set(verdict.versions) != set(approved_versions):
+        return "changed"
+    return None
 
 
 @dataclass(frozen=True)
@@ -195,8 +246,7 @@ def decide_face(
     match: Match,
     named: str | None,
     standings: Mapping[str, Standing],
-    purpose: str,
-    platforms: Sequence[str],
+    scopes: Sequence[Scope],
     days: Sequence[date],
 ) -> Decision:
     """The decision for one face: identified biometrically or named by an approver.
@@ -212,7 +262,7 @@ def decide_face(
         return Decision(index, False, None, match.reason)
     else:
         pupil = match.pupil_id
-    verdict = photo_verdict(standings.get(pupil), purpose, platforms, days)
+    verdict = scoped_verdict(standings.get(pupil), scopes, days)
     if not verdict.show:
         # A masked face leaves consent linked to nobody: a child whose parents said no
         # is not named to redaction, the approver or the audit trail.

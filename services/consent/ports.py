@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from services.consent.domain import NameIndex, Nearest, Standing
+from services.consent.domain import NameIndex, Nearest, Scope, Standing, TargetAccount
 
 
 class FaceGallery(Protocol):
@@ -27,3 +27,12 @@ class ConsentRegister(Protocol):
 class PupilNames(Protocol):
     def name_index(self, school_slug: str) -> NameIndex:
         """The school's pupil names, normalised for matching OCR text."""
+
+
+class TargetAccounts(Protocol):
+    def record(self, account: TargetAccount) -> None:
+        """Keep what publishing said of one account (the newest word wins)."""
+
+    def scopes(self, school_id: str, account_ids: Sequence[str]) -> dict[str, Scope]:
+        """The consent scope of each of these accounts that belongs to the school
+        (accounts unknown, or of another school, are missing from the answer)."""

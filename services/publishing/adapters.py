@@ -6,15 +6,18 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from services.publishing import domain
+from services.publishing.ports import Approval
+from shared import contracts
 from shared.db import UtcDateTime, utcnow
 
 metadata = sa.MetaData()
@@ -45,7 +48,45 @@ deliveries = sa.Table(
 )
 
 
+approval_rounds = sa.Table(
+    "approval_rounds",
+    metadata,
+    sa.Column("post_id", sa.String(36), primary_key=True),
+    sa.Column("round", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("school_id", sa.String(40), nullable=False, index=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("event", sa.JSON, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("envelope_id", sa.String(36), primary_key=True),
+    sa.Column("type", sa.String(80), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("sent_at", UtcDateTime, nullable=True),
+)
+
+SERVICE = "publishing"
+
+
+def account_changed(account: domain.Account) -> contracts.AccountChanged:
+    return contracts.AccountChanged(
+        account_id=account.account_id,
+        school_id=account.school_id,
+        platform=account.kind,
+        purpose=account.purpose,
+        consent_platform=account.consent_platform,
+        status=account.status,
+    )
+
+
 class SqlAccountDirectory:
+    """Accounts; every change writes ``account.changed`` to the outbox in the same
+    transaction (Announcements), so consent's copy never misses one."""
+
     def __init__(self, engine: Engine):
         self.engine = engine
 
@@ -78,9 +119,136 @@ class SqlAccountDirectory:
                         created_at=utcnow(),
                     )
                 )
+                _emit(conn, account_changed(account))
         except IntegrityError:
             return False  # already there (maybe added concurrently): nothing to do
         return True
+
+    def announce(self, account: domain.Account) -> None:
+        with self.engine.begin() as conn:
+            _emit(conn, account_changed(account))
+
+    # Outbox (shared.outbox.Outbox).
+
+    def pending(self, limit: int = 100) -> list[contracts.Envelope]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(outbox.c.body)
+                .where(outbox.c.sent_at.is_(None))
+                .order_by(outbox.c.created_at, outbox.c.envelope_id)
+                .limit(limit)
+            )
+            return [contracts.Envelope.model_validate_json(r.body) for r in rows]
+
+    def mark_sent(self, envelope_ids: Sequence[str]) -> None:
+        if not envelope_ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.envelope_id.in_(list(envelope_ids)))
+                .where(outbox.c.sent_at.is_(None))
+                .values(sent_at=utcnow())
+            )
+
+
+def _emit(conn: Connection, message: contracts.Message) -> None:
+    envelope = contracts.seal(message, producer=SERVICE)
+    conn.execute(
+        outbox.insert().values(
+            envelope_id=envelope.id,
+            type=envelope.type,
+            body=envelope.model_dump_json(),
+            created_at=utcnow(),
+        )
+    )
+
+
+class SqlApprovals:
+    """Approval rounds kept until consent clears them (Approvals port)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def open(self, event: contracts.PostApproved) -> Approval:
+        key = (
+            approval_rounds.c.post_id == event.post_id,
+            approval_rounds.c.round == event.round,
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(approval_rounds.select().where(*key)).first()
+            if row is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            approval_rounds.insert().values(
+                                post_id=event.post_id,
+                                round=event.round,
+                                school_id=event.school_id,
+                                state=domain.VERIFYING,
+                                event=event.model_dump(mode="json"),
+                                updated_at=utcnow(),
+                            )
+                        )
+                except IntegrityError:
+                    pass  # opened concurrently: read it below
+            elif row.event is None:  # recalled before it arrived: keep the event
+                conn.execute(
+                    approval_rounds.update()
+                    .where(*key)
+                    .values(event=event.model_dump(mode="json"))
+                )
+            row = conn.execute(approval_rounds.select().where(*key)).one()
+        return _approval(row._mapping)
+
+    def get(self, post_id: str, round_: int) -> Approval | None:
+        query = approval_rounds.select().where(
+            approval_rounds.c.post_id == post_id, approval_rounds.c.round == round_
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _approval(row._mapping) if row else None
+
+    def newest_round(self, post_id: str) -> int:
+        query = sa.select(sa.func.max(approval_rounds.c.round)).where(
+            approval_rounds.c.post_id == post_id
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def settle(self, post_id: str, round_: int, state: str, school_id: str) -> None:
+        key = (
+            approval_rounds.c.post_id == post_id,
+            approval_rounds.c.round == round_,
+        )
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                approval_rounds.update()
+                .where(*key)
+                .values(state=state, updated_at=utcnow())
+            ).rowcount
+            if not done:
+                conn.execute(
+                    approval_rounds.insert().values(
+                        post_id=post_id,
+                        round=round_,
+                        school_id=school_id,
+                        state=state,
+                        event=None,
+                        updated_at=utcnow(),
+                    )
+                )
+
+
+def _approval(row: Any) -> Approval:
+    event = row["event"]
+    return Approval(
+        post_id=row["post_id"],
+        round=row["round"],
+        school_id=row["school_id"],
+        state=row["state"],
+        event=contracts.PostApproved.model_validate(event) if event else None,
+    )
 
 
 class SqlDeliveryLog:

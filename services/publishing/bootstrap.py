@@ -7,11 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from services.publishing import adapters, handlers
-from services.publishing.ports import AccountDirectory, DeliveryLog, Target
+from services.publishing.ports import (
+    AccountDirectory,
+    Approvals,
+    DeliveryLog,
+    Target,
+)
 from shared import contracts, db
-from shared.bus import HandlerMap
+from shared.bus import HandlerMap, Publisher
 from shared.config import Settings
 from shared.storage import BlobStore, open_store
 
@@ -25,16 +31,25 @@ class Ports:
     deliveries: DeliveryLog
     redacted: BlobStore  # the only store publishing opens: never the originals
     targets: Mapping[str, Target]
+    approvals: Approvals
     publish_root: Path | None = None
+    outbox: Any = None  # the accounts' outbox (shared.outbox.Outbox), relayed
+    publisher: Publisher | None = None
     now: Callable[[], datetime] = db.utcnow
     ready: dict[str, Callable[[], None]] = field(default_factory=dict)
 
 
 def real_ports(settings: Settings) -> Ports:
+    from shared.bus import KombuPublisher
+
     engine = db.make_engine(settings.database_url)
     db.migrate(engine, MIGRATIONS)
+    directory = adapters.SqlAccountDirectory(engine)
     return Ports(
-        accounts=adapters.SqlAccountDirectory(engine),
+        accounts=directory,
+        approvals=adapters.SqlApprovals(engine),
+        outbox=directory,
+        publisher=KombuPublisher(settings.amqp_url),
         deliveries=adapters.SqlDeliveryLog(engine),
         redacted=open_store(settings, "redacted"),
         targets={"folder": adapters.FolderTarget(settings.publish_root)},
@@ -45,14 +60,28 @@ def real_ports(settings: Settings) -> Ports:
 
 def handler_map(ports: Ports) -> HandlerMap:
     publish = partial(
-        handlers.publish_post,
+        handlers.publish_post, approvals=ports.approvals, deliveries=ports.deliveries
+    )
+    cleared = partial(
+        handlers.consent_verified,
+        approvals=ports.approvals,
         accounts=ports.accounts,
         deliveries=ports.deliveries,
         redacted=ports.redacted,
         targets=ports.targets,
         now=ports.now,
     )
-    return {contracts.PostApproved: publish}
+    recalled = partial(
+        handlers.post_recalled,
+        approvals=ports.approvals,
+        deliveries=ports.deliveries,
+        now=ports.now,
+    )
+    return {
+        contracts.PostApproved: publish,
+        contracts.PostConsentVerified: cleared,
+        contracts.PostRecalled: recalled,
+    }
 
 
 def ready_checks(ports: Ports) -> dict[str, Callable[[], None]]:

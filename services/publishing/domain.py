@@ -10,9 +10,13 @@ from pathlib import PurePath
 from typing import Any
 
 KINDS = ("folder",)  # later: facebook, instagram, x, linkedin, webhook
+SOCIAL = ("facebook", "instagram", "x", "linkedin")
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 SCHOOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,39}$")
-STARTED, DONE, FAILED = "started", "done", "failed"
+STARTED, DONE, FAILED, HELD = "started", "done", "failed", "held"
+# An approval round, as publishing keeps it until it goes out.
+VERIFYING, CLEARED, ROUND_HELD, RECALLED = "verifying", "cleared", "held", "recalled"
+PURPOSES = ("social_media", "website", "press", "internal_display")
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,31 @@ class Account:
     name: str
     config: Mapping[str, Any] = field(default_factory=dict)
     enabled: bool = True
+
+    @property
+    def purpose(self) -> str:
+        """Whose consent its audience needs: a social platform is ``social_media``;
+        a folder or webhook says (a school website is ``website``)."""
+        if self.kind in SOCIAL:
+            return "social_media"
+        configured = str(self.config.get("purpose") or "")
+        if configured in PURPOSES:
+            return configured
+        return "website" if self.kind == "webhook" else "social_media"
+
+    @property
+    def consent_platform(self) -> str | None:
+        """The platform whose own consent answer narrows the purpose's: the social
+        platform itself, else one a folder or webhook names (e.g. a folder standing
+        in for a Facebook page), else none."""
+        if self.kind in SOCIAL:
+            return self.kind
+        named = self.config.get("consent_platform")
+        return str(named) if named else None
+
+    @property
+    def status(self) -> str:
+        return "active" if self.enabled else "disabled"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from services.publishing import domain
-from services.publishing.ports import AccountDirectory, DeliveryLog, Target
+from services.publishing.ports import (
+    AccountDirectory,
+    Approvals,
+    DeliveryLog,
+    Target,
+)
 from shared import contracts
 from shared.storage import BlobNotFoundError, BlobStore
 
@@ -25,6 +30,139 @@ class ImageProblemError(Exception):
 
 
 def publish_post(
+    event: contracts.PostApproved,
+    *,
+    approvals: Approvals,
+    deliveries: DeliveryLog,
+) -> list[contracts.Message]:
+    """An approved post is not sent yet: first the final gate asks consent whether
+    the decisions the approver saw are still current (``consent.verify_post``).
+    Until consent answers, nothing is sent (a consent outage means waiting).
+    An older round than one already known, or a recalled round, sends nothing."""
+    if event.round < approvals.newest_round(event.post_id):
+        logger.info("post %s: approval round %d is stale", event.post_id, event.round)
+        return []
+    kept = approvals.open(event)
+    if kept.state in (domain.RECALLED, domain.ROUND_HELD):
+        logger.info("post %s round %d was %s", event.post_id, event.round, kept.state)
+        return []
+    markers = [deliveries.get(event.post_id, a) for a in event.accounts]
+    if all(m is not None and m.status == domain.DONE for m in markers):
+        return [_published(event, m) for m in markers if m is not None]  # again
+    return [
+        contracts.VerifyPostConsent(
+            post_id=event.post_id,
+            school_id=event.school_id,
+            round=event.round,
+            accounts=list(event.accounts),
+            shown=[
+                contracts.ShownPupil(
+                    photo_id=image.photo_id,
+                    pupil_id=face.pupil_id,
+                    consent_versions=list(face.consent_versions),
+                )
+                for image in event.images
+                for face in image.shown
+            ],
+        )
+    ]
+
+
+def consent_verified(
+    event: contracts.PostConsentVerified,
+    *,
+    approvals: Approvals,
+    accounts: AccountDirectory,
+    deliveries: DeliveryLog,
+    redacted: BlobStore,
+    targets: Mapping[str, Target],
+    now: Clock,
+) -> list[contracts.Message]:
+    """Consent answered the final gate. Current: deliver to every account. Changed:
+    hold the round (no platform is called) and tell approval, which returns the post
+    to the approver re-rendered. A recalled or superseded round does nothing."""
+    kept = approvals.get(event.post_id, event.round)
+    if kept is None or kept.event is None:
+        logger.warning("consent answer for unknown round of post %s", event.post_id)
+        return []
+    if kept.state in (domain.RECALLED, domain.ROUND_HELD):
+        return []
+    if event.round < approvals.newest_round(event.post_id):
+        return []
+    approved = kept.event
+    if not event.current:
+        approvals.settle(
+            event.post_id, event.round, domain.ROUND_HELD, event.school_id
+        )
+        _hold(approved, "consent_changed", deliveries=deliveries, now=now)
+        reasons = {s.reason for s in event.stale}
+        return [
+            contracts.PublicationHeld(
+                post_id=event.post_id,
+                school_id=event.school_id,
+                round=event.round,
+                reason=(
+                    "consent_unknown_account"
+                    if reasons == {"unknown_account"}
+                    else "consent_changed"
+                ),
+                pupils=sorted({s.pupil_id for s in event.stale}),
+            )
+        ]
+    if kept.state != domain.CLEARED:
+        approvals.settle(event.post_id, event.round, domain.CLEARED, event.school_id)
+    return deliver(
+        approved,
+        accounts=accounts,
+        deliveries=deliveries,
+        redacted=redacted,
+        targets=targets,
+        now=now,
+    )
+
+
+def post_recalled(
+    event: contracts.PostRecalled,
+    *,
+    approvals: Approvals,
+    deliveries: DeliveryLog,
+    now: Clock,
+) -> list[contracts.Message]:
+    """Approval took the round back (consent changed after approval): nothing more of
+    it is sent. Accounts already live stay so (taking them down is another step)."""
+    kept = approvals.get(event.post_id, event.round)
+    approvals.settle(event.post_id, event.round, domain.RECALLED, event.school_id)
+    if kept is not None and kept.event is not None:
+        _hold(kept.event, "recalled", deliveries=deliveries, now=now)
+    logger.info("post %s round %d recalled", event.post_id, event.round)
+    return []
+
+
+def _hold(
+    event: contracts.PostApproved,
+    reason: str,
+    *,
+    deliveries: DeliveryLog,
+    now: Clock,
+) -> None:
+    """Every delivery of the post not yet live is held (never sent in this round)."""
+    for account_id in event.accounts:
+        marker = deliveries.get(event.post_id, account_id)
+        if marker is not None and marker.status == domain.DONE:
+            continue
+        deliveries.record(
+            domain.Delivery(
+                event.post_id,
+                account_id,
+                event.school_id,
+                domain.HELD,
+                now(),
+                reason=reason,
+            )
+        )
+
+
+def deliver(
     event: contracts.PostApproved,
     *,
     accounts: AccountDirectory,

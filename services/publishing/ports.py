@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from services.publishing.domain import Account, Delivery, Publication
+from shared import contracts
 
 
 class AccountDirectory(Protocol):
@@ -38,3 +40,37 @@ class DeliveryLog(Protocol):
 class Target(Protocol):
     def publish(self, publication: Publication, account: Account) -> str:
         """Put the publication on the account (idempotent per post); where it went."""
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One approval round of a post as publishing keeps it until it goes out:
+    ``verifying`` (consent asked), ``cleared`` (consent current: delivering),
+    ``held`` (consent changed: back to the approver) or ``recalled`` (approval
+    withdrew it). ``event`` is None for a round recalled before it arrived."""
+
+    post_id: str
+    round: int
+    school_id: str
+    state: str
+    event: contracts.PostApproved | None = None
+
+
+class Approvals(Protocol):
+    def open(self, event: contracts.PostApproved) -> Approval:
+        """Keep this approval round (``verifying``) unless it is known; the stored
+        round either way (a recalled round stays recalled)."""
+
+    def get(self, post_id: str, round_: int) -> Approval | None:
+        """The round, or None."""
+
+    def newest_round(self, post_id: str) -> int:
+        """The highest round known for the post (0: none)."""
+
+    def settle(self, post_id: str, round_: int, state: str, school_id: str) -> None:
+        """Set the round's state (inserting a bare round if it is not known yet)."""
+
+
+class Announcements(Protocol):
+    def announce(self, account: Account) -> None:
+        """Record ``account.changed`` for this account in the outbox (relayed)."""

@@ -1,21 +1,59 @@
-"""Publishing's worker: publishes approved posts to their accounts."""
+"""Publishing's worker: publishes approved posts to their accounts once consent has
+cleared them; relays ``account.changed`` from the outbox in a background thread."""
 
 from __future__ import annotations
 
-from services.publishing.bootstrap import SERVICE, handler_map, real_ports
-from shared import bus, logs
+import threading
+from collections.abc import Callable
+from functools import partial
+
+from services.publishing.bootstrap import SERVICE, Ports, handler_map, real_ports
+from shared import bus, logs, outbox
 from shared.config import Settings
+
+RELAY_SECONDS = 2.0
+
+
+def relay_outbox(ports: Ports) -> int:
+    if ports.outbox is None or ports.publisher is None:
+        return 0
+    return outbox.relay(ports.outbox, ports.publisher)
+
+
+def relay_forever(
+    ports: Ports, stop: threading.Event, interval: float = RELAY_SECONDS
+) -> None:
+    outbox.every(interval, lambda: relay_outbox(ports), stop, "publishing outbox")
+
+
+def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
+    """Loops run beside the worker: the accounts' outbox relay."""
+    return [partial(relay_forever, ports)]
 
 
 def main() -> None:
     settings = Settings.from_env(SERVICE)
     logs.configure(SERVICE, settings.log_level)
-    bus.run_worker(
-        settings.amqp_url,
-        SERVICE,
-        handler_map(real_ports(settings)),
-        prefetch=settings.prefetch,
-    )
+    ports = real_ports(settings)
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=task, args=(stop,), daemon=True, name="publishing")
+        for task in background_tasks(ports)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        bus.run_worker(
+            settings.amqp_url,
+            SERVICE,
+            handler_map(ports),
+            prefetch=settings.prefetch,
+            stop=stop,
+        )
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
 
 
 if __name__ == "__main__":

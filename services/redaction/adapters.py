@@ -206,6 +206,7 @@ def _outcome_json(o: domain.FaceOutcome) -> dict[str, Any]:
         "masked": o.masked,
         "reason": o.reason,
         "pupil_id": o.pupil_id,
+        "consent_versions": list(o.consent_versions),
     }
 
 
@@ -233,6 +234,7 @@ def _record(row: RowMapping) -> domain.PhotoRecord:
                     masked=o["masked"],
                     reason=o["reason"],
                     pupil_id=o["pupil_id"],
+                    consent_versions=tuple(o.get("consent_versions", ())),
                 )
                 for o in row["report"] or []
             ),

@@ -66,6 +66,7 @@ class Decision:
     show: bool
     reason: str
     pupil_id: str | None = None
+    consent_versions: tuple[str, ...] = ()  # what a shown face's consent rests on
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class FaceOutcome:
     masked: bool
     reason: str | None
     pupil_id: str | None
+    consent_versions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ class PhotoRecord:
     school_id: str
     original_key: str
     purpose: str = "social_media"
-    platforms: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()  # the post's target account ids (column name kept)
     publish_on: date | None = None
     width: int = 0
     height: int = 0
@@ -253,6 +255,9 @@ def decide_masks(
                 masked=not shown,
                 reason=None if shown else (decision.reason if decision else UNKNOWN),
                 pupil_id=decision.pupil_id if decision else None,
+                consent_versions=(
+                    decision.consent_versions if decision and shown else ()
+                ),
             )
         )
     return outcomes

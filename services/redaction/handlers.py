@@ -144,7 +144,7 @@ def _detected(
         post_id=record.post_id,
         school_id=record.school_id,
         purpose=record.purpose,
-        platforms=list(record.platforms),
+        accounts=list(record.platforms),
         publish_on=record.publish_on,
         width=record.width,
         height=record.height,
@@ -199,7 +199,9 @@ def redact_photo(
     faces = domain.decide_masks(
         record.faces,
         [
-            domain.Decision(d.index, d.show, d.reason, d.pupil_id)
+            domain.Decision(
+                d.index, d.show, d.reason, d.pupil_id, tuple(d.consent_versions)
+            )
             for d in event.decisions
         ],
         source=source,
@@ -388,6 +390,7 @@ def _redacted(
                 masked=o.masked,
                 reason=o.reason,
                 pupil_id=o.pupil_id,
+                consent_versions=list(o.consent_versions),
             )
             for o in redaction.faces
         ],

@@ -22,10 +22,18 @@ class RecordDecision(Command):
     school_id: str | None = None  # lets a school's auditors see their decisions
 
 
+class ShownFace(Model):
+    """A pupil shown in the approved image and the consent records it rests on."""
+
+    pupil_id: str
+    consent_versions: list[str] = []
+
+
 class ApprovedImage(Model):
     photo_id: str
     redacted_key: str
     sha256: str
+    shown: list[ShownFace] = []
 
 
 class PostApproved(Event):
@@ -41,6 +49,7 @@ class PostApproved(Event):
     caption: str = ""
     accounts: list[str] = Field(min_length=1)
     images: list[ApprovedImage] = Field(min_length=1)
+    round: int = Field(default=1, ge=1)  # the n-th approval of this post
 
 
 class PostRejected(Event):
@@ -55,15 +64,32 @@ class PostRejected(Event):
     rejected_by: str | None = None  # None when the system refused it
 
 
+class PostRecalled(Event):
+    """An approved post that is not live yet must not go live in this round: consent
+    changed for a pupil it shows. It is back with the approver, being re-rendered."""
+
+    TYPE: ClassVar[str] = "post.recalled"
+    VERSION: ClassVar[int] = 1
+
+    post_id: str
+    school_id: str
+    round: int
+    reason: str
+    pupils: list[str] = []
+
+
 # Every message class this producer defines (the registry in __init__ collects them).
 CONTRACTS: tuple[type[Message], ...] = (
     RecordDecision,
     PostApproved,
     PostRejected,
+    PostRecalled,
 )
 
 __all__ = [
     "ApprovedImage",
+    "PostRecalled",
+    "ShownFace",
     "PostApproved",
     "PostRejected",
     "RecordDecision",

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import ClassVar
 
-from shared.contracts.base import Event, Message, Model
+from pydantic import Field
+
+from shared.contracts.base import Command, Event, Message, Model
 
 
 class FaceDecision(Model):
@@ -68,10 +70,63 @@ class ConsentChanged(Event):
     effective_on: date
 
 
+class ShownPupil(Model):
+    """A pupil shown (unmasked) in an approved photo, with the consent records the
+    decision rested on (``FaceDecision.consent_versions``): what the approver saw."""
+
+    photo_id: str
+    pupil_id: str
+    consent_versions: list[str] = []
+
+
+class VerifyPostConsent(Command):
+    """Publishing's final gate: are the consent decisions this approved post rests on
+    still the ones in force, for every target account? Handled only by consent."""
+
+    TYPE: ClassVar[str] = "consent.verify_post"
+    VERSION: ClassVar[int] = 1
+
+    post_id: str
+    school_id: str
+    round: int = Field(ge=1)  # which approval of the post (a re-approval is the next)
+    accounts: list[str] = Field(min_length=1)
+    shown: list[ShownPupil] = []
+
+
+class StalePupil(Model):
+    pupil_id: str
+    reason: str  # withdrawn | no_consent | expired | changed | unknown_account
+
+
+class PostConsentVerified(Event):
+    """Consent's answer to ``VerifyPostConsent``: ``current`` only if every shown
+    pupil's decision, made again now for every target account, is the same show with
+    the same consent records. Otherwise the stale pupils (ids only) and why."""
+
+    TYPE: ClassVar[str] = "consent.post_verified"
+    VERSION: ClassVar[int] = 1
+
+    post_id: str
+    school_id: str
+    round: int
+    current: bool
+    stale: list[StalePupil] = []
+    checked_on: date
+
+
 # Every message class this producer defines (the registry in __init__ collects them).
-CONTRACTS: tuple[type[Message], ...] = (FacesDecided, ConsentChanged)
+CONTRACTS: tuple[type[Message], ...] = (
+    FacesDecided,
+    ConsentChanged,
+    VerifyPostConsent,
+    PostConsentVerified,
+)
 
 __all__ = [
+    "PostConsentVerified",
+    "ShownPupil",
+    "StalePupil",
+    "VerifyPostConsent",
     "ConsentChanged",
     "ConsentScope",
     "TextDecision",

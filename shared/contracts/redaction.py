@@ -50,7 +50,10 @@ class FacesDetected(Event):
     post_id: str
     school_id: str
     purpose: str = "social_media"
-    platforms: list[str] = []
+    platforms: list[str] = []  # unused: consent decides per account (below)
+    # The post's target account ids: consent looks up each account's purpose and
+    # platform in its own copy of publishing's accounts (never the uploader's word).
+    accounts: list[str] = []
     publish_on: date | None = None
     width: int
     height: int
@@ -66,6 +69,7 @@ class FaceReport(Model):
     masked: bool
     reason: str | None = None  # why masked: unknown, ambiguous, no_consent, ...
     pupil_id: str | None = None
+    consent_versions: list[str] = []  # a shown face: the consent records it rests on
 
 
 class PhotoRedacted(Event):

@@ -44,3 +44,13 @@ class InMemoryPhotoReports:
 
     def for_post(self, post_id: str) -> dict[str, PhotoReport]:
         return {k: r for k, r in self.reports.items() if r.post_id == post_id}
+
+    def posts_showing(self, school_id: str, pupil_id: str) -> list[str]:
+        # The fake has no school per report: the handler filters by the post's school.
+        return sorted(
+            {
+                r.post_id
+                for r in self.reports.values()
+                if any(not f.masked and f.pupil_id == pupil_id for f in r.faces)
+            }
+        )

@@ -68,8 +68,41 @@ def sql_ports(tmp_path: Path, today: date = MONDAY) -> Ports:
         gallery=adapters.SqlFaceGallery(engine),
         register=store,
         names=store,
+        accounts=adapters.SqlTargetAccounts(engine),
         store=store,
         enroller=FakeEnroller(),
         publisher=InMemoryBus(),
         today=lambda: today,
     )
+
+
+class InMemoryTargetAccounts:
+    """Consent's copy of publishing's accounts. By default it knows one account per
+    social platform, named after it (``facebook`` -> social_media/facebook), and
+    ``newsroom`` (social_media, no platform of its own), all of school oakfield."""
+
+    def __init__(self, accounts=None):
+        from services.consent.domain import TargetAccount
+
+        self.accounts = {}
+        defaults = [
+            TargetAccount(p, "oakfield", p, "social_media", p, "active")
+            for p in ("facebook", "instagram", "x", "linkedin")
+        ] + [
+            TargetAccount(
+                "newsroom", "oakfield", "folder", "social_media", None, "active"
+            ),
+            TargetAccount("website", "oakfield", "webhook", "website", None, "active"),
+        ]
+        for account in defaults if accounts is None else accounts:
+            self.record(account)
+
+    def record(self, account):
+        self.accounts[account.account_id] = account
+
+    def scopes(self, school_id, account_ids):
+        return {
+            a: self.accounts[a].scope
+            for a in account_ids
+            if a in self.accounts and self.accounts[a].school_id == school_id
+        }

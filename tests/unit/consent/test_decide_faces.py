@@ -4,7 +4,12 @@ from services.consent import domain
 from services.consent.bootstrap import Ports, handler_map
 from services.consent.handlers import decide_faces
 from shared import contracts
-from tests.unit.consent.fakes import MONDAY, InMemoryFaceGallery, InMemoryRegister
+from tests.unit.consent.fakes import (
+    MONDAY,
+    InMemoryFaceGallery,
+    InMemoryRegister,
+    InMemoryTargetAccounts,
+)
 
 END = date(2025, 8, 31)
 
@@ -22,12 +27,15 @@ def consented(pupil, expires=END, never_publish=False, platforms=()):
     return domain.Standing(pupil, never_publish=never_publish, consents=consents)
 
 
-def faces_detected(*encodings, publish_on=None, named=None, platforms=(), texts=()):
+def faces_detected(
+    *encodings, publish_on=None, named=None, platforms=("newsroom",), texts=()
+):
+    """Target accounts named after their platforms (see InMemoryTargetAccounts)."""
     return contracts.FacesDetected(
         photo_id="photo-1",
         post_id="post-1",
         school_id="oakfield",
-        platforms=list(platforms),
+        accounts=list(platforms),
         width=100,
         height=100,
         publish_on=publish_on,
@@ -51,13 +59,14 @@ def enc(value):
 ADA_NEAR = domain.Nearest("ada", 0.3, 0.9)
 
 
-def decide(event, gallery=None, register=None):
+def decide(event, gallery=None, register=None, accounts=None):
     register = register or InMemoryRegister()
     [decided] = decide_faces(
         event,
         gallery=gallery or InMemoryFaceGallery(),
         register=register,
         names=register,
+        accounts=accounts or InMemoryTargetAccounts(),
         today=lambda: MONDAY,
     )
     return decided
@@ -215,10 +224,86 @@ def test_the_decision_never_carries_names():
 def test_the_handler_map_binds_faces_detected(tmp_path):
     register = InMemoryRegister()
     ports = Ports(
-        gallery=InMemoryFaceGallery(), register=register, names=register, store=None
+        gallery=InMemoryFaceGallery(),
+        register=register,
+        names=register,
+        accounts=InMemoryTargetAccounts(),
+        store=None,
     )
 
     handlers = handler_map(ports)
 
     [decided] = handlers[contracts.FacesDetected](faces_detected(enc(0.1)))
     assert summary(decided) == [(0, False, None, "unknown")]
+
+
+# Consent per target account (issue 8 section 0).
+
+
+def test_the_platforms_come_from_the_accounts_not_the_message():
+    gallery = InMemoryFaceGallery({0.5: ADA_NEAR})
+    register = InMemoryRegister(consented("ada", platforms=[("facebook", "refused")]))
+    # The uploader's form cannot say "website" for a Facebook account: the message's
+    # platforms are ignored, the account decides.
+    event = faces_detected(enc(0.5), platforms=["facebook"]).model_copy(
+        update={"platforms": ["website"]}
+    )
+
+    assert summary(decide(event, gallery, register)) == [(0, False, None, "no_consent")]
+
+
+def test_refused_on_one_platform_of_two_target_accounts_masks_the_pupil():
+    gallery = InMemoryFaceGallery({0.5: ADA_NEAR})
+    register = InMemoryRegister(consented("ada", platforms=[("facebook", "refused")]))
+
+    on_instagram = decide(
+        faces_detected(enc(0.5), platforms=["instagram"]), gallery, register
+    )
+    on_both = decide(
+        faces_detected(enc(0.5), platforms=["instagram", "facebook"]), gallery, register
+    )
+
+    assert summary(on_instagram) == [(0, True, "ada", "consented")]
+    assert summary(on_both) == [(0, False, None, "no_consent")]
+
+
+def test_a_website_account_needs_website_consent():
+    gallery = InMemoryFaceGallery({0.5: ADA_NEAR})
+    register = InMemoryRegister(consented("ada"))
+
+    decided = decide(faces_detected(enc(0.5), platforms=["website"]), gallery, register)
+
+    assert summary(decided) == [(0, False, None, "no_consent")]
+
+
+def test_an_account_consent_was_never_told_of_masks_every_face():
+    gallery = InMemoryFaceGallery({0.5: ADA_NEAR})
+    register = InMemoryRegister(consented("ada"))
+
+    unknown = decide(
+        faces_detected(enc(0.5), platforms=["facebook", "mystery"]), gallery, register
+    )
+    none = decide(faces_detected(enc(0.5), platforms=[]), gallery, register)
+
+    assert summary(unknown) == [(0, False, None, "unknown_account")]
+    assert summary(none) == [(0, False, None, "unknown_account")]
+
+
+def test_another_schools_account_is_unknown_here():
+    from services.consent.domain import TargetAccount
+
+    gallery = InMemoryFaceGallery({0.5: ADA_NEAR})
+    register = InMemoryRegister(consented("ada"))
+    accounts = InMemoryTargetAccounts(
+        [
+            TargetAccount(
+                "rs-fb", "riverside", "facebook", "social_media", "facebook", "active"
+            )
+        ]
+    )
+
+    decided = decide(
+        faces_detected(enc(0.5), platforms=["rs-fb"]), gallery, register, accounts
+    )
+
+    assert summary(decided) == [(0, False, None, "unknown_account")]

@@ -212,7 +212,7 @@ REFUSED = {"P1": standing(record("refused"))}
 def test_a_face_is_decided_from_its_match_or_the_approvers_naming(
     match, named, standings, show, pupil, reason
 ):
-    d = domain.decide_face(0, match, named, standings, "social_media", [], [DAY])
+    d = domain.decide_face(0, match, named, standings, [("social_media", None)], [DAY])
 
     assert (d.show, d.pupil_id, d.reason) == (show, pupil, reason)
 
@@ -221,7 +221,12 @@ def test_a_never_publish_pupil_named_by_an_approver_is_reported_as_no_consent():
     standings = {"P1": standing(record(), never_publish=True)}
 
     d = domain.decide_face(
-        0, domain.Match(None, "unknown"), "P1", standings, "social_media", [], [DAY]
+        0,
+        domain.Match(None, "unknown"),
+        "P1",
+        standings,
+        [("social_media", None)],
+        [DAY],
     )
 
     assert (d.show, d.reason, d.consent_versions) == (False, "no_consent", ())
@@ -308,3 +313,46 @@ def test_text_is_masked_with_a_reason_or_flagged_as_readable():
 )
 def test_consent_lasts_to_the_end_of_the_schools_academic_year(school, on, expires):
     assert domain.default_expiry(school, on) == expires
+
+
+# Consent per target account (issue 8 section 0): each account's purpose and
+# platform, the platform's own answer narrowing the purpose-wide one.
+
+FB = ("social_media", "facebook")
+WEB = ("website", None)
+
+
+def test_a_pupil_refused_on_one_platform_of_two_is_not_shown():
+    records = (
+        record(),
+        record(platform="facebook", status="refused", v=2),
+    )
+
+    verdict = domain.scoped_verdict(
+        standing(*records), [("social_media", "instagram"), FB], [DAY]
+    )
+
+    assert (verdict.show, verdict.reason) == (False, "no_consent")
+
+
+def test_each_purpose_of_the_targets_needs_its_own_consent():
+    only_social = standing(record())
+
+    assert domain.scoped_verdict(only_social, [FB], [DAY]).show
+    assert not domain.scoped_verdict(only_social, [FB, WEB], [DAY]).show
+
+
+def test_no_scope_shows_nobody():
+    assert not domain.scoped_verdict(standing(record()), [], [DAY]).show
+
+
+def test_a_decision_is_still_current_only_on_the_same_records():
+    before = standing(record())
+    approved = domain.scoped_verdict(before, [FB], [DAY]).versions
+    withdrawn = standing(record(status="withdrawn", v=2))
+    narrowed = standing(record(), record(platform="facebook", v=3))
+
+    assert domain.still_current(before, [FB], DAY, approved) is None
+    assert domain.still_current(withdrawn, [FB], DAY, approved) == "withdrawn"
+    assert domain.still_current(narrowed, [FB], DAY, approved) == "changed"
+    assert domain.still_current(None, [FB], DAY, approved) == "unknown"

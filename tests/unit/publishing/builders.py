@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,11 @@ from services.publishing.domain import Account
 from shared import auth, contracts
 from shared.config import Settings
 from shared.testing import InMemoryBlobStore
-from tests.unit.publishing.fakes import InMemoryAccountDirectory, InMemoryDeliveryLog
+from tests.unit.publishing.fakes import (
+    InMemoryAccountDirectory,
+    InMemoryApprovals,
+    InMemoryDeliveryLog,
+)
 
 SECRET = "publishing-test-secret-0123456789-0123456789"
 IMAGE = b"\xff\xd8\xff redacted pixels"
@@ -56,6 +60,28 @@ class Rig:
     def handle(self, message: contracts.Message) -> list[contracts.Message]:
         return list(handler_map(self.ports)[type(message)](message))
 
+    def publish(self, event: contracts.PostApproved) -> list[contracts.Message]:
+        """The approved post through the final gate with consent answering
+        "current": what publishing then sends."""
+        out = self.handle(event)
+        if not (len(out) == 1 and isinstance(out[0], contracts.VerifyPostConsent)):
+            return out  # nothing to verify (all live already, or a stale round)
+        return self.handle(cleared(event))
+
+
+def cleared(
+    event: contracts.PostApproved, current: bool = True, stale: tuple[str, ...] = ()
+) -> contracts.PostConsentVerified:
+    """Consent's answer to the final gate for this approval round."""
+    return contracts.PostConsentVerified(
+        post_id=event.post_id,
+        school_id=event.school_id,
+        round=event.round,
+        current=current,
+        stale=[contracts.StalePupil(pupil_id=p, reason="withdrawn") for p in stale],
+        checked_on=date(2030, 1, 1),
+    )
+
 
 def a_rig(tmp_path: Path, *accounts: Account, targets: Any = None) -> Rig:
     directory = InMemoryAccountDirectory(*(accounts or (an_account(),)))
@@ -66,6 +92,7 @@ def a_rig(tmp_path: Path, *accounts: Account, targets: Any = None) -> Rig:
         deliveries=log,
         redacted=redacted,
         targets=targets or {"folder": adapters.FolderTarget(root)},
+        approvals=InMemoryApprovals(),
         publish_root=root,
         now=Clock(),
     )

@@ -65,3 +65,45 @@ class RecordingTarget:
         if self.fail:
             raise self.fail
         return f"mem://{account.account_id}/{publication.post_id}"
+
+
+class InMemoryApprovals:
+    def __init__(self) -> None:
+        from services.publishing.ports import Approval
+
+        self.rounds: dict[tuple[str, int], Approval] = {}
+
+    def open(self, event):
+        from dataclasses import replace
+
+        from services.publishing import domain
+        from services.publishing.ports import Approval
+
+        key = (event.post_id, event.round)
+        kept = self.rounds.get(key)
+        if kept is None:
+            kept = Approval(
+                event.post_id, event.round, event.school_id, domain.VERIFYING, event
+            )
+        elif kept.event is None:
+            kept = replace(kept, event=event)
+        self.rounds[key] = kept
+        return kept
+
+    def get(self, post_id, round_):
+        return self.rounds.get((post_id, round_))
+
+    def newest_round(self, post_id):
+        return max((r for p, r in self.rounds if p == post_id), default=0)
+
+    def settle(self, post_id, round_, state, school_id):
+        from dataclasses import replace
+
+        from services.publishing.ports import Approval
+
+        kept = self.rounds.get((post_id, round_))
+        self.rounds[(post_id, round_)] = (
+            replace(kept, state=state)
+            if kept
+            else Approval(post_id, round_, school_id, state, None)
+        )

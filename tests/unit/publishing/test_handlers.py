@@ -20,7 +20,7 @@ def test_an_approved_post_is_written_to_the_accounts_folder_with_the_redacted_by
     rig = a_rig(tmp_path)
     second = b"\x89PNG other redacted image"
 
-    [published] = rig.handle(approved(rig, images=(IMAGE, second)))
+    [published] = rig.publish(approved(rig, images=(IMAGE, second)))
 
     assert isinstance(published, contracts.PostPublished)
     folder = rig.root / "north" / "newsroom" / "p1"
@@ -38,9 +38,9 @@ def test_a_second_delivery_is_a_no_op_that_announces_the_same_publication(tmp_pa
     target = RecordingTarget()
     rig = a_rig(tmp_path, targets={"folder": target})
     event = approved(rig)
-    first = rig.handle(event)
+    first = rig.publish(event)
 
-    again = rig.handle(event)
+    again = rig.publish(event)
 
     assert again == first
     assert len(target.calls) == 1
@@ -49,10 +49,10 @@ def test_a_second_delivery_is_a_no_op_that_announces_the_same_publication(tmp_pa
 def test_a_redelivery_after_a_real_folder_write_leaves_one_folder(tmp_path):
     rig = a_rig(tmp_path)
     event = approved(rig)
-    rig.handle(event)
+    rig.publish(event)
     rig.deliveries.markers.clear()  # as if the worker died before marking it done
 
-    [published] = rig.handle(event)
+    [published] = rig.publish(event)
 
     account_folder = rig.root / "north" / "newsroom"
     assert [p.name for p in account_folder.iterdir()] == ["p1"]
@@ -64,7 +64,7 @@ def test_the_marker_is_recorded_as_started_before_the_write(tmp_path):
     rig = a_rig(tmp_path, targets={"folder": target})
 
     with pytest.raises(OSError):
-        rig.handle(approved(rig))
+        rig.publish(approved(rig))
 
     assert [d.status for d in rig.deliveries.history] == [domain.STARTED]
 
@@ -90,7 +90,7 @@ def test_unknown_disabled_and_other_school_accounts_fail_with_a_reason(tmp_path)
         an_account("southern", school="south"),
     )
 
-    out = rig.handle(approved(rig, accounts=("ghost", "off", "southern", "newsroom")))
+    out = rig.publish(approved(rig, accounts=("ghost", "off", "southern", "newsroom")))
 
     reasons = {m.account: getattr(m, "reason", "published") for m in out}
     assert reasons == {
@@ -107,7 +107,7 @@ def test_a_redacted_image_that_is_not_the_approved_one_is_not_published(tmp_path
     event = approved(rig)
     rig.redacted.put("redacted/p1/ph1.jpg", b"something else")
 
-    [failed] = rig.handle(event)
+    [failed] = rig.publish(event)
 
     assert isinstance(failed, contracts.PublishFailed)
     assert failed.reason == "image_changed"
@@ -119,7 +119,7 @@ def test_a_missing_redacted_image_fails_the_delivery(tmp_path):
     event = approved(rig)
     rig.redacted.delete("redacted/p1/ph1.jpg")
 
-    [failed] = rig.handle(event)
+    [failed] = rig.publish(event)
 
     assert isinstance(failed, contracts.PublishFailed)
     assert failed.reason == "image_missing"

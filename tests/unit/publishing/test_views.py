@@ -147,8 +147,8 @@ def test_deliveries_are_listed_for_the_callers_schools_only(tmp_path):
     rig = a_rig(
         tmp_path, an_account("newsroom"), an_account("southern", school="south")
     )
-    rig.handle(approved(rig, "p1"))
-    rig.handle(approved(rig, "p2", accounts=("southern",), school="south"))
+    rig.publish(approved(rig, "p1"))
+    rig.publish(approved(rig, "p2", accounts=("southern",), school="south"))
     client = rig.app.test_client()
 
     mine = client.get("/api/deliveries", headers=bearer(NORTH_TEACHER)).get_json()

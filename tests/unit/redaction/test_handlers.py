@@ -42,7 +42,7 @@ def test_faces_are_detected_with_boxes_scores_and_encodings():
         "post-1",
         "hill",
     )
-    assert found.platforms == ["hill-facebook"]
+    assert found.accounts == ["hill-facebook"]
     assert (found.width, found.height) == (320, 240)
     assert [(f.index, f.box) for f in found.faces] == [(0, FACE_A), (1, FACE_B)]
     assert all(f.encoding is not None and len(f.encoding) == 128 for f in found.faces)

@@ -124,6 +124,39 @@ EXAMPLES: dict[type[contracts.Message], contracts.Message] = {
     contracts.PostRejected: contracts.PostRejected(
         post_id="p1", school_id="oak", reason="blurry", rejected_by="u2"
     ),
+    contracts.PostRecalled: contracts.PostRecalled(
+        post_id="p1", school_id="oak", round=1, reason="consent_changed", pupils=["P1"]
+    ),
+    contracts.VerifyPostConsent: contracts.VerifyPostConsent(
+        post_id="p1",
+        school_id="oak",
+        round=1,
+        accounts=["oak-fb"],
+        shown=[
+            contracts.ShownPupil(
+                photo_id="ph1", pupil_id="P1", consent_versions=["7:social_media/*:v1"]
+            )
+        ],
+    ),
+    contracts.PostConsentVerified: contracts.PostConsentVerified(
+        post_id="p1",
+        school_id="oak",
+        round=1,
+        current=False,
+        stale=[contracts.StalePupil(pupil_id="P1", reason="withdrawn")],
+        checked_on=date(2025, 3, 3),
+    ),
+    contracts.AccountChanged: contracts.AccountChanged(
+        account_id="oak-fb",
+        school_id="oak",
+        platform="facebook",
+        purpose="social_media",
+        consent_platform="facebook",
+        status="active",
+    ),
+    contracts.PublicationHeld: contracts.PublicationHeld(
+        post_id="p1", school_id="oak", round=1, reason="consent_changed", pupils=["P1"]
+    ),
     contracts.PostPublished: contracts.PostPublished(
         post_id="p1",
         school_id="oak",
