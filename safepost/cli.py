@@ -118,7 +118,8 @@ def _consent_decider(school: str, purpose: str, platforms: list[str]) -> Any:
     if school not in {s.slug for s in admin.list_schools(ports)}:
         raise DomainError(f"no school {school}; add it with `safepost schools add`")
 
-    scopes = [(purpose, p) for p in platforms] or [(purpose, None)]
+    scopes: list[tuple[str, str | None]] = [(purpose, p) for p in platforms]
+    scopes = scopes or [(purpose, None)]
 
     def decide(event: Any) -> Any:
         event = event.model_copy(update={"school_id": school})

@@ -200,7 +200,9 @@ class Running:
         self.thread.join(timeout=5)
 
 
-def page(title: str, posts: list[dict[str, Any]], render: Callable[[dict[str, Any]], str]) -> Response:
+def page(
+    title: str, posts: list[dict[str, Any]], render: Callable[[dict[str, Any]], str]
+) -> Response:
     """A plain HTML page listing live posts (each rendered by ``render``, which must
     escape what it shows)."""
     from html import escape

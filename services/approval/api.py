@@ -97,6 +97,31 @@ def _warnings(report: domain.PhotoReport | None) -> list[str]:
     return out
 
 
+STAGES = {
+    domain.REDACTING: "while its photos were being redacted",
+    domain.AWAITING: "while it awaited approval",
+    domain.APPROVED: "after it was approved, before it went live",
+}
+
+
+def _notice_text(notice: domain.Notice) -> str:
+    """What the approver reads (pupil by id; the page adds initials and class)."""
+    if notice.cause == "final_check":
+        return (
+            "Consent changed since upload: the final check before going live found "
+            "that a shown pupil's consent is no longer what you approved. The post "
+            "was stopped and its photos re-rendered."
+        )
+    what = "; ".join(notice.changes) or "consent changed"
+    if notice.cause == "restricted":
+        what = "may no longer be shown"
+    stage = STAGES.get(notice.stage, "")
+    return (
+        f"Consent changed since upload ({what}) {stage}. The photos showing this "
+        "pupil were re-rendered with today's consent."
+    ).replace(" .", ".")
+
+
 def _detail(post: domain.Post) -> dict[str, Any]:
     reports = web.ports().reports.for_post(post.post_id)
     photos = []
@@ -137,6 +162,7 @@ def _detail(post: domain.Post) -> dict[str, Any]:
                         "reason": f.reason,
                         "box": list(f.box) if f.box else None,
                         "pupil_id": f.pupil_id,
+                        "consent_versions": list(f.consent_versions),
                     }
                     for f in (report.faces if report else ())
                 ],
@@ -157,6 +183,18 @@ def _detail(post: domain.Post) -> dict[str, Any]:
         "photos": photos,
         "history": history,
         "rerendering": any(p["rerendering"] for p in photos),
+        "round": post.round,
+        "consent_notices": [
+            {
+                "at": n.at.isoformat(),
+                "pupil_id": n.pupil_id,
+                "cause": n.cause,
+                "stage": n.stage,
+                "changes": list(n.changes),
+                "text": _notice_text(n),
+            }
+            for n in post.notices
+        ],
         "caption_warnings": domain.caption_warnings(post.caption),
         "handwriting_note": HANDWRITING_NOTE,
     }

@@ -345,9 +345,7 @@ def shown_pupils(reports: dict[str, PhotoReport]) -> dict[str, set[str]]:
     }
 
 
-def consent_changed(
-    post: Post, notice: Notice, at: datetime
-) -> tuple[Post, bool]:
+def consent_changed(post: Post, notice: Notice, at: datetime) -> tuple[Post, bool]:
     """Note the change on a post that shows the pupil and is not live yet; an
     approved post goes back to the approver (the second value: it was recalled).
     A post already live or closed is left as it is (taking it down is another step).
@@ -365,6 +363,39 @@ def consent_changed(
         reason="consent changed after approval: re-rendered, approve again",
     )
     return replace(back, decided_by=None), True
+
+
+def concerns(
+    reports: dict[str, PhotoReport],
+    pupil_id: str,
+    cause: str,
+    scopes: Iterable[tuple[str, str, str]],
+) -> bool:
+    """Whether a consent change can alter how the post shows this pupil.
+
+    Each shown face carries the consent records its decision rested on
+    (``<id>:<purpose>/<platform or *>:v<n>``). A change is already accounted for when
+    every scope it names is either of a purpose the post does not need (none of the
+    records is of that purpose) or still granted on a record the decision used (the
+    change arrived after the decision it preceded). Anything else, and a pupil who may
+    no longer be shown at all, concerns the post: it is decided again."""
+    if cause == "restricted":
+        return True
+    used = {
+        ref
+        for r in reports.values()
+        for f in r.faces
+        if not f.masked and f.pupil_id == pupil_id
+        for ref in f.consent_versions
+    }
+    purposes = {ref.split(":", 1)[-1].split("/", 1)[0] for ref in used}
+    for purpose, state, version in scopes:
+        if purpose not in purposes:
+            continue
+        if state == "granted" and version in used:
+            continue
+        return True
+    return False
 
 
 def rerender(

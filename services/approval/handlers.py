@@ -228,14 +228,17 @@ def consent_changed(
     and returned to the approver."""
     at = now()
     out: list[contracts.Message] = []
-    changes = domain.describe(
-        (s.purpose, s.platform, s.state) for s in event.scopes
-    )
+    changes = domain.describe((s.purpose, s.platform, s.state) for s in event.scopes)
     for post_id in reports.posts_showing(event.school_id, event.pupil_id):
         post = book.get(post_id)
         if post is None or post.school_id != event.school_id:
             continue
         if post.status not in domain.RECHECKED:
+            continue
+        scopes = [(sc.purpose, sc.state, sc.version) for sc in event.scopes]
+        photos = reports.for_post(post_id)
+        if not domain.concerns(photos, event.pupil_id, event.cause, scopes):
+            logger.info("post %s: consent change already accounted for", post_id)
             continue
         notice = domain.Notice(at, event.pupil_id, event.cause, post.status, changes)
         out += _recheck(post, notice, {event.pupil_id}, book=book, reports=reports)

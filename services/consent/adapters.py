@@ -750,6 +750,7 @@ class SqlConsentStore:
             enrolled = self._enrolled_pupils(conn, school_id)
             new_pupils, updates, new_consents, new_bio, forget = [], [], [], [], []
             events: list[contracts.ConsentChanged] = []
+            announce: list[tuple[str, list[ConsentRecord]]] = []
             for row in rows:
                 before = existing.get(row.pupil.pupil_id)
                 if before is None:
@@ -817,11 +818,8 @@ class SqlConsentStore:
                         changes.restricted(school_id, row.pupil.pupil_id, today)
                     )
                 elif changed:
-                    events.append(
-                        changes.consent_changed(
-                            school_id, row.pupil.pupil_id, changed, today
-                        )
-                    )
+                    # announced once the records are stored (their ids are cited)
+                    announce.append((row.pupil.pupil_id, changed))
             if dry_run:
                 conn.rollback()
                 return report
@@ -878,12 +876,38 @@ class SqlConsentStore:
                 )
             for pupil_id in forget:
                 self._forget(conn, school_id, pupil_id)
+            if announce:
+                ids = self._imported_ids(conn, school_id, at)
+                for pupil_id, changed in announce:
+                    stored = [
+                        replace(c, record_id=ids[(c.pupil_id, c.purpose, c.version)])
+                        for c in changed
+                    ]
+                    events.append(
+                        changes.consent_changed(school_id, pupil_id, stored, today)
+                    )
             for event in events:
                 self._emit(conn, event, actor=by)
             if new_pupils or updates or new_consents or forget:
                 self._bump(conn, school_id, roll=True)
             report.applied = True
             return report
+
+    def _imported_ids(
+        self, conn: Connection, school_id: str, at: datetime
+    ) -> dict[tuple[str, str, int], int]:
+        """(pupil, purpose, version) -> id of the purpose-wide records an import
+        stored at ``at``."""
+        c = consent_records.c
+        rows = conn.execute(
+            sa.select(c.id, c.pupil_id, c.purpose, c.version).where(
+                c.school_slug == school_id,
+                c.recorded_at == at,
+                c.method == "mis_import",
+                c.platform.is_(None),
+            )
+        )
+        return {(r.pupil_id, r.purpose, r.version): r.id for r in rows}
 
     def export_rows(self, school_id: str) -> list[list[str]]:
         with self.engine.connect() as conn:
@@ -1329,7 +1353,9 @@ class SqlTargetAccounts:
         }
         key = target_accounts.c.account_id == account.account_id
         with self.engine.begin() as conn:
-            if conn.execute(target_accounts.update().where(key).values(**values)).rowcount:
+            if conn.execute(
+                target_accounts.update().where(key).values(**values)
+            ).rowcount:
                 return
             try:
                 with conn.begin_nested():

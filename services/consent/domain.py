@@ -155,7 +155,7 @@ def photo_verdict(
 
     A platform answer can only narrow the purpose-wide one: both must say yes.
     """
-    scopes = [(purpose, p) for p in platforms] or [(purpose, None)]
+    scopes: list[Scope] = [(purpose, p) for p in platforms] or [(purpose, None)]
     return scoped_verdict(standing, scopes, days)
 
 

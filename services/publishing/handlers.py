@@ -48,7 +48,9 @@ def publish_post(
         return []
     markers = [deliveries.get(event.post_id, a) for a in event.accounts]
     if all(m is not None and m.status == domain.DONE for m in markers):
-        return [_published(event, m) for m in markers if m is not None]  # again
+        # Live everywhere: announced when delivered (a redelivered consent answer
+        # announces again with the same ids); nothing new to say.
+        return []
     return [
         contracts.VerifyPostConsent(
             post_id=event.post_id,
@@ -91,9 +93,7 @@ def consent_verified(
         return []
     approved = kept.event
     if not event.current:
-        approvals.settle(
-            event.post_id, event.round, domain.ROUND_HELD, event.school_id
-        )
+        approvals.settle(event.post_id, event.round, domain.ROUND_HELD, event.school_id)
         _hold(approved, "consent_changed", deliveries=deliveries, now=now)
         reasons = {s.reason for s in event.stale}
         return [

@@ -25,6 +25,7 @@ def make_ports(url: str) -> Ports:
         gallery=adapters.SqlFaceGallery(engine),
         register=store,
         names=store,
+        accounts=adapters.SqlTargetAccounts(engine),
         store=store,
         today=lambda: date(2025, 3, 3),
     )

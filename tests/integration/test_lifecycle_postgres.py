@@ -7,6 +7,7 @@ import hashlib
 import io
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,7 @@ def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
         deliveries=publishing_adapters.SqlDeliveryLog(publishing_db),
         redacted=blobs["redacted"],
         targets={"folder": publishing_adapters.FolderTarget(root)},
+        approvals=publishing_adapters.SqlApprovals(publishing_db),
         publish_root=root,
     )
     assert admin.add_account(
@@ -176,10 +178,26 @@ def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
     [approved] = deliver(approval_handlers, "approval", command)
     assert same(deliver(approval_handlers, "approval", command), [approved])
 
-    # publishing writes the folder once, even when the approval is delivered twice.
+    # publishing asks consent first (the final gate); consent (simulated) answers
+    # that the decisions are current; publishing writes the folder once, even when
+    # the approval and the answer are delivered twice.
     publishing_handlers = publishing.handler_map(publishing_ports)
-    [published] = deliver(publishing_handlers, "publishing", approved)
-    assert same(deliver(publishing_handlers, "publishing", approved), [published])
+    [ask] = deliver(publishing_handlers, "publishing", approved)
+    assert ask.type == "consent.verify_post"
+    answer = contracts.seal(
+        contracts.PostConsentVerified(
+            post_id="p1",
+            school_id="north",
+            round=ask.data["round"],
+            current=True,
+            checked_on=date(2030, 1, 1),
+        ),
+        producer="consent",
+        cause=ask,
+    )
+    [published] = deliver(publishing_handlers, "publishing", answer)
+    assert same(deliver(publishing_handlers, "publishing", answer), [published])
+    assert deliver(publishing_handlers, "publishing", approved) == []
     folder = root / "north" / "newsroom" / "p1"
     assert (folder / f"01-{photo_id}.jpg").read_bytes() == REDACTED
     assert [p.name for p in folder.parent.iterdir()] == ["p1"]

@@ -171,3 +171,70 @@ def test_the_final_gates_hold_returns_the_post_to_the_approver_without_a_recall(
         )
         == []
     )
+
+
+def granted_again(version: str, cause: str = "recorded") -> contracts.ConsentChanged:
+    return contracts.ConsentChanged(
+        school_id="north",
+        pupil_id="P1",
+        cause=cause,
+        scopes=[
+            contracts.ConsentScope(
+                purpose="social_media", state="granted", version=version
+            ),
+            contracts.ConsentScope(purpose="press", state="withdrawn", version="9"),
+        ],
+        effective_on=date(2030, 1, 1),
+    )
+
+
+def test_a_late_announcement_of_the_consent_the_decision_used_changes_nothing():
+    rig = a_rig()
+    awaiting(rig, showing("P1"))
+
+    # The import that granted the consent is announced after the photo was decided
+    # on it; a withdrawal for a purpose the post does not need does not matter.
+    assert rig.handle(granted_again("7:social_media/*:v1")) == []
+    assert rig.book.get("p1").notices == ()
+
+
+def test_a_newer_record_or_an_expiry_of_the_one_used_is_decided_again():
+    rig = a_rig()
+    awaiting(rig, showing("P1"))
+
+    newer = rig.handle(granted_again("8:social_media/*:v2"))
+    expired = rig.handle(
+        contracts.ConsentChanged(
+            school_id="north",
+            pupil_id="P1",
+            cause="expired",
+            scopes=[
+                contracts.ConsentScope(
+                    purpose="social_media",
+                    state="expired",
+                    version="7:social_media/*:v1",
+                )
+            ],
+            effective_on=date(2030, 1, 1),
+        )
+    )
+
+    assert [type(m).__name__ for m in newer] == ["ReviseRedaction"]
+    assert [type(m).__name__ for m in expired] == ["ReviseRedaction"]
+
+
+def test_a_pupil_who_may_no_longer_be_shown_is_always_decided_again():
+    rig = a_rig()
+    awaiting(rig, showing("P1"))
+
+    out = rig.handle(
+        contracts.ConsentChanged(
+            school_id="north",
+            pupil_id="P1",
+            cause="restricted",
+            scopes=[contracts.ConsentScope(purpose="social_media", state="no_consent")],
+            effective_on=date(2030, 1, 1),
+        )
+    )
+
+    assert [type(m).__name__ for m in out] == ["ReviseRedaction"]

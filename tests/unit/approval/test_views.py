@@ -107,6 +107,7 @@ def test_a_post_is_visible_to_its_author_and_the_schools_approvers_only():
             "reason": "unknown",
             "box": [1, 2, 30, 40],
             "pupil_id": None,
+            "consent_versions": [],
         }
     ]
     assert other.status_code == 403

@@ -219,3 +219,16 @@ def test_fifty_thousand_rows_import_in_one_go(ports):
     assert ports.store.biometric("oakfield", "P49999") == BiometricConsent(
         "P49999", "refused", False, 1
     )
+
+
+def test_the_change_an_import_announces_cites_the_record_it_stored(ports):
+    # Approval compares these references with the ones a photo's decision rested
+    # on: a reference to record 0 would make every late announcement look new.
+    load(ports, GOOD)
+
+    stored = ports.store.standings("oakfield", ["A1"])["A1"]
+    wide = stored.consents[("social_media", None)]
+    [announced] = [e for e in ports.store.pending() if e.data["pupil_id"] == "A1"]
+    [scope] = announced.data["scopes"]
+    assert wide.record_id > 0
+    assert scope["version"] == wide.ref

@@ -10,7 +10,7 @@ import pytest
 from services.publishing import bootstrap, domain
 from shared import contracts
 from shared.config import Settings
-from tests.unit.publishing.builders import IMAGE, a_rig, an_account, approved
+from tests.unit.publishing.builders import IMAGE, a_rig, an_account, approved, cleared
 from tests.unit.publishing.fakes import RecordingTarget
 
 
@@ -40,9 +40,10 @@ def test_a_second_delivery_is_a_no_op_that_announces_the_same_publication(tmp_pa
     event = approved(rig)
     first = rig.publish(event)
 
-    again = rig.publish(event)
+    again = rig.handle(cleared(event))  # consent's answer delivered twice
 
     assert again == first
+    assert rig.handle(event) == []  # the approval delivered again: nothing new
     assert len(target.calls) == 1
 
 

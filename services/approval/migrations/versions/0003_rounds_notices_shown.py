@@ -29,8 +29,7 @@ def upgrade() -> None:
     )
     # Posts approved before rounds existed were approved once.
     op.execute(
-        "UPDATE posts SET round = 1 "
-        "WHERE status IN ('approved', 'published', 'failed')"
+        "UPDATE posts SET round = 1 WHERE status IN ('approved', 'published', 'failed')"
     )
     # Fill the index from the photo reports already kept.
     conn = op.get_bind()

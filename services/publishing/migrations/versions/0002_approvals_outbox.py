@@ -54,8 +54,11 @@ def upgrade() -> None:
     for a in op.get_bind().execute(sa.select(accounts)).mappings():
         config = a["config"] if isinstance(a["config"], dict) else {}
         social = a["kind"] in SOCIAL
-        purpose = "social_media" if social else config.get("purpose") or (
-            "website" if a["kind"] == "webhook" else "social_media"
+        purpose = (
+            "social_media"
+            if social
+            else config.get("purpose")
+            or ("website" if a["kind"] == "webhook" else "social_media")
         )
         envelope_id = str(uuid.uuid4())
         body = {
@@ -72,9 +75,9 @@ def upgrade() -> None:
                 "school_id": a["school_id"],
                 "platform": a["kind"],
                 "purpose": purpose,
-                "consent_platform": a["kind"] if social else config.get(
-                    "consent_platform"
-                ),
+                "consent_platform": a["kind"]
+                if social
+                else config.get("consent_platform"),
                 "status": "active" if a["enabled"] else "disabled",
             },
         }
