@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
-from shared.contracts.base import Event, Message
+from shared.contracts.base import Event, Message, Model
 
 
 class PostPublished(Event):
@@ -66,16 +67,70 @@ class PublicationHeld(Event):
     pupils: list[str] = []
 
 
+class AccountFit(Model):
+    """Whether a post fits one target account, checked before anyone approves it."""
+
+    account_id: str
+    platform: str
+    name: str = ""
+    fits: bool
+    problems: list[str] = []  # plain English, e.g. "The caption is 312 characters..."
+    note: str = ""  # e.g. X's price for this post
+
+
+class PostFitChecked(Event):
+    """Publishing checked a post against each target account's limits (caption with
+    the account's footer, images, formats, sizes, aspect ratio): nothing is ever
+    truncated or cropped, so a post that cannot go somewhere says so before approval.
+    """
+
+    TYPE: ClassVar[str] = "post.fit_checked"
+    VERSION: ClassVar[int] = 1
+
+    post_id: str
+    school_id: str
+    accounts: list[AccountFit] = []
+
+
+class DeliveryUpdated(Event):
+    """The state of one post on one account changed (what the pages show).
+
+    ``state``: pending, sending, live, waiting (``reason`` says why: rate_limited,
+    retrying, needs_reconnect, site_not_approved, account_disabled...), failed,
+    unconfirmed (a person must say whether it went live), held, taking_down,
+    taken_down, takedown_failed, manual_takedown_required."""
+
+    TYPE: ClassVar[str] = "delivery.updated"
+    VERSION: ClassVar[int] = 1
+
+    post_id: str
+    school_id: str
+    account_id: str
+    platform: str
+    state: str
+    reason: str = ""
+    detail: str = ""
+    url: str = ""
+    attempts: int = 0
+    retry_at: datetime | None = None
+    at: datetime
+
+
 # Every message class this producer defines (the registry in __init__ collects them).
 CONTRACTS: tuple[type[Message], ...] = (
     AccountChanged,
     PostPublished,
     PublishFailed,
     PublicationHeld,
+    PostFitChecked,
+    DeliveryUpdated,
 )
 
 __all__ = [
     "AccountChanged",
+    "AccountFit",
+    "DeliveryUpdated",
+    "PostFitChecked",
     "PublicationHeld",
     "PostPublished",
     "PublishFailed",

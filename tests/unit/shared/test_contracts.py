@@ -154,6 +154,31 @@ EXAMPLES: dict[type[contracts.Message], contracts.Message] = {
         consent_platform="facebook",
         status="active",
     ),
+    contracts.PostFitChecked: contracts.PostFitChecked(
+        post_id="p1",
+        school_id="oak",
+        accounts=[
+            contracts.AccountFit(
+                account_id="oak-x",
+                platform="x",
+                fits=False,
+                problems=[
+                    "The caption is 312 characters with the footer; X allows 280."
+                ],
+            )
+        ],
+    ),
+    contracts.DeliveryUpdated: contracts.DeliveryUpdated(
+        post_id="p1",
+        school_id="oak",
+        account_id="oak-fb",
+        platform="facebook",
+        state="waiting",
+        reason="rate_limited",
+        attempts=1,
+        retry_at=datetime(2025, 3, 3, 10, 0, tzinfo=UTC),
+        at=datetime(2025, 3, 3, 9, 0, tzinfo=UTC),
+    ),
     contracts.PublicationHeld: contracts.PublicationHeld(
         post_id="p1", school_id="oak", round=1, reason="consent_changed", pupils=["P1"]
     ),
