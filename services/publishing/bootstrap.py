@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from services.publishing import adapters, handlers
+from services.publishing import adapters, fit, handlers
 from services.publishing.ports import (
     AccountDirectory,
     Approvals,
@@ -81,6 +81,7 @@ def handler_map(ports: Ports) -> HandlerMap:
         contracts.PostApproved: publish,
         contracts.PostConsentVerified: cleared,
         contracts.PostRecalled: recalled,
+        **fit.handlers(ports),
     }
 
 

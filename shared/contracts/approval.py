@@ -64,6 +64,26 @@ class PostRejected(Event):
     rejected_by: str | None = None  # None when the system refused it
 
 
+class FitImage(Model):
+    photo_id: str
+    redacted_key: str
+
+
+class CheckFit(Command):
+    """Approval asks publishing whether a post awaiting approval fits each target
+    account (caption with the account's footer, images, formats, sizes); publishing
+    answers ``post.fit_checked``. Sent again after every re-rendering."""
+
+    TYPE: ClassVar[str] = "publishing.check_fit"
+    VERSION: ClassVar[int] = 1
+
+    post_id: str
+    school_id: str
+    caption: str = ""
+    accounts: list[str] = Field(min_length=1)
+    images: list[FitImage] = []
+
+
 class PostRecalled(Event):
     """An approved post that is not live yet must not go live in this round: consent
     changed for a pupil it shows. It is back with the approver, being re-rendered."""
@@ -80,6 +100,7 @@ class PostRecalled(Event):
 
 # Every message class this producer defines (the registry in __init__ collects them).
 CONTRACTS: tuple[type[Message], ...] = (
+    CheckFit,
     RecordDecision,
     PostApproved,
     PostRejected,
@@ -88,6 +109,8 @@ CONTRACTS: tuple[type[Message], ...] = (
 
 __all__ = [
     "ApprovedImage",
+    "CheckFit",
+    "FitImage",
     "PostRecalled",
     "ShownFace",
     "PostApproved",

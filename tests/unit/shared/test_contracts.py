@@ -154,6 +154,13 @@ EXAMPLES: dict[type[contracts.Message], contracts.Message] = {
         consent_platform="facebook",
         status="active",
     ),
+    contracts.CheckFit: contracts.CheckFit(
+        post_id="p1",
+        school_id="oak",
+        caption="Sports day",
+        accounts=["oak-x"],
+        images=[contracts.FitImage(photo_id="ph1", redacted_key="redacted/p1/ph1.jpg")],
+    ),
     contracts.PostFitChecked: contracts.PostFitChecked(
         post_id="p1",
         school_id="oak",
