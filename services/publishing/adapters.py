@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,41 @@ accounts = sa.Table(
     sa.Column("config", sa.JSON, nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # 0003
+    sa.Column("external_id", sa.String(300), nullable=False, server_default=""),
+    sa.Column("owner", sa.String(64), nullable=False, server_default=""),
+    sa.Column("footer", sa.Text, nullable=False, server_default=""),
+    sa.Column("connection", sa.String(20), nullable=False, server_default="active"),
+    sa.Column("status_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("token_expires_at", UtcDateTime, nullable=True),
+    sa.Column("api_base", sa.String(300), nullable=False, server_default=""),
+    sa.Column("token", sa.Text, nullable=True),
+    sa.Column("refreshing_until", UtcDateTime, nullable=True),
+    sa.Column("connected_by", sa.String(64), nullable=True),
+    sa.Column("connected_at", UtcDateTime, nullable=True),
+)
+
+approved_sites = sa.Table(
+    "approved_sites",
+    metadata,
+    sa.Column("platform", sa.String(20), primary_key=True),
+    sa.Column("approved", sa.Boolean, nullable=False),
+    sa.Column("answers", sa.JSON, nullable=False),
+    sa.Column("approved_by", sa.String(64), nullable=True),
+    sa.Column("approved_at", UtcDateTime, nullable=True),
+    sa.Column("withdrawn_by", sa.String(64), nullable=True),
+    sa.Column("withdrawn_at", UtcDateTime, nullable=True),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+)
+
+oauth_states = sa.Table(
+    "oauth_states",
+    metadata,
+    sa.Column("state", sa.String(100), primary_key=True),
+    sa.Column("account_id", sa.String(64), nullable=False),
+    sa.Column("user", sa.String(64), nullable=False),
+    sa.Column("code_verifier", sa.Text, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 deliveries = sa.Table(
@@ -45,6 +80,16 @@ deliveries = sa.Table(
     sa.Column("location", sa.Text, nullable=False),
     sa.Column("reason", sa.String(200), nullable=False),
     sa.Column("at", UtcDateTime, nullable=False, index=True),
+    # 0003
+    sa.Column("round", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=True),
+    sa.Column("external_id", sa.String(300), nullable=False, server_default=""),
+    sa.Column("url", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("sending_since", UtcDateTime, nullable=True),
+    sa.Column("live_at", UtcDateTime, nullable=True),
+    sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
 )
 
 
@@ -111,12 +156,8 @@ class SqlAccountDirectory:
                 conn.execute(
                     accounts.insert().values(
                         account_id=account.account_id,
-                        school_id=account.school_id,
-                        kind=account.kind,
-                        name=account.name,
-                        config=dict(account.config),
-                        enabled=account.enabled,
                         created_at=utcnow(),
+                        **_account_values(account),
                     )
                 )
                 _emit(conn, account_changed(account))
@@ -127,6 +168,21 @@ class SqlAccountDirectory:
     def announce(self, account: domain.Account) -> None:
         with self.engine.begin() as conn:
             _emit(conn, account_changed(account))
+
+    def update(self, account: domain.Account) -> None:
+        """Store the account's new settings and announce them, in one transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                accounts.update()
+                .where(accounts.c.account_id == account.account_id)
+                .values(**_account_values(account))
+            )
+            _emit(conn, account_changed(account))
+
+    def all(self) -> list[domain.Account]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(accounts.select().order_by(accounts.c.account_id))
+            return [_account(r._mapping) for r in rows]
 
     # Outbox (shared.outbox.Outbox).
 
@@ -264,14 +320,7 @@ class SqlDeliveryLog:
         return _delivery(row._mapping) if row else None
 
     def record(self, delivery: domain.Delivery) -> None:
-        values = {
-            "school_id": delivery.school_id,
-            "status": delivery.status,
-            "target": delivery.target,
-            "location": delivery.location,
-            "reason": delivery.reason,
-            "at": delivery.at,
-        }
+        values = _delivery_values(delivery)
         key = (
             deliveries.c.post_id == delivery.post_id,
             deliveries.c.account_id == delivery.account_id,
@@ -299,6 +348,134 @@ class SqlDeliveryLog:
             query = query.where(deliveries.c.post_id == post_id)
         with self.engine.connect() as conn:
             return [_delivery(r._mapping) for r in conn.execute(query)]
+
+
+def _delivery_values(delivery: domain.Delivery) -> dict[str, Any]:
+    return {
+        "school_id": delivery.school_id,
+        "status": delivery.status,
+        "target": delivery.target,
+        "location": delivery.location,
+        "reason": delivery.reason[:200],
+        "at": delivery.at,
+        "round": delivery.round,
+        "attempts": delivery.attempts,
+        "next_attempt_at": delivery.next_attempt_at,
+        "external_id": delivery.external_id,
+        "url": delivery.url,
+        "detail": delivery.detail,
+        "sending_since": delivery.sending_since,
+        "live_at": delivery.live_at,
+    }
+
+
+class SqlSiteRegister:
+    """The trust's register of approved sites (SiteRegister port)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def get(self, platform: str) -> domain.Site | None:
+        query = approved_sites.select().where(approved_sites.c.platform == platform)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _site(row._mapping) if row else None
+
+    def all(self) -> list[domain.Site]:
+        query = approved_sites.select().order_by(approved_sites.c.platform)
+        with self.engine.connect() as conn:
+            return [_site(r._mapping) for r in conn.execute(query)]
+
+    def put(self, site: domain.Site) -> None:
+        values = {
+            "approved": site.approved,
+            "answers": dict(site.answers),
+            "approved_by": site.approved_by,
+            "approved_at": site.approved_at,
+            "withdrawn_by": site.withdrawn_by,
+            "withdrawn_at": site.withdrawn_at,
+            "note": site.note,
+        }
+        key = approved_sites.c.platform == site.platform
+        with self.engine.begin() as conn:
+            if conn.execute(
+                approved_sites.update().where(key).values(**values)
+            ).rowcount:
+                return
+            conn.execute(
+                approved_sites.insert().values(platform=site.platform, **values)
+            )
+
+
+def _site(row: Any) -> domain.Site:
+    return domain.Site(
+        platform=row["platform"],
+        approved=bool(row["approved"]),
+        answers=dict(row["answers"] or {}),
+        approved_by=row["approved_by"],
+        approved_at=row["approved_at"],
+        withdrawn_by=row["withdrawn_by"],
+        withdrawn_at=row["withdrawn_at"],
+        note=row["note"] or "",
+    )
+
+
+class SqlTokens:
+    """Accounts' tokens, encrypted at rest with the token vault (Tokens port).
+
+    The ciphertext is bound to the account id (the vault's context), so a token copied
+    onto another account's row does not open there."""
+
+    def __init__(self, engine: Engine, vault: Any):
+        self.engine = engine
+        self.vault = vault
+
+    def get(self, account_id: str) -> Any:
+        query = sa.select(accounts.c.token).where(accounts.c.account_id == account_id)
+        with self.engine.connect() as conn:
+            sealed = conn.execute(query).scalar()
+        return self.vault.open(sealed, context=account_id) if sealed else None
+
+    def put(self, account_id: str, credentials: Any, *, by: str | None = None) -> None:
+        sealed = self.vault.seal(credentials, context=account_id)
+        with self.engine.begin() as conn:
+            conn.execute(
+                accounts.update()
+                .where(accounts.c.account_id == account_id)
+                .values(
+                    token=sealed,
+                    token_expires_at=credentials.expires_at,
+                    connection=domain.ACTIVE,
+                    status_reason="",
+                    connected_by=by,
+                    connected_at=utcnow(),
+                )
+            )
+
+    def claim_refresh(self, account_id: str, now: datetime, seconds: int) -> bool:
+        """A per-account lock for a token refresh (X's refresh tokens are single-use:
+        two refreshes at once would lose the whole token family)."""
+        until = now + timedelta(seconds=seconds)
+        c = accounts.c
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    accounts.update()
+                    .where(
+                        c.account_id == account_id,
+                        sa.or_(c.refreshing_until.is_(None), c.refreshing_until < now),
+                    )
+                    .values(refreshing_until=until)
+                ).rowcount
+            )
+
+    def release_refresh(self, account_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                accounts.update()
+                .where(accounts.c.account_id == account_id)
+                .values(refreshing_until=None)
+            )
 
 
 class FolderTarget:
@@ -368,6 +545,24 @@ def _fsync(folder: Path) -> None:
         os.close(fd)
 
 
+def _account_values(account: domain.Account) -> dict[str, Any]:
+    """The columns of an account's settings (never its token)."""
+    return {
+        "school_id": account.school_id,
+        "kind": account.kind,
+        "name": account.name,
+        "config": dict(account.config),
+        "enabled": account.enabled,
+        "external_id": account.external_id,
+        "owner": account.owner,
+        "footer": account.footer,
+        "connection": account.connection,
+        "status_reason": account.status_reason,
+        "token_expires_at": account.token_expires_at,
+        "api_base": account.api_base,
+    }
+
+
 def _account(row: Any) -> domain.Account:
     return domain.Account(
         account_id=row["account_id"],
@@ -376,6 +571,13 @@ def _account(row: Any) -> domain.Account:
         name=row["name"],
         config=dict(row["config"]),
         enabled=bool(row["enabled"]),
+        external_id=row["external_id"] or "",
+        owner=row["owner"] or "",
+        footer=row["footer"] or "",
+        connection=row["connection"] or domain.ACTIVE,
+        status_reason=row["status_reason"] or "",
+        token_expires_at=row["token_expires_at"],
+        api_base=row["api_base"] or "",
     )
 
 
@@ -389,4 +591,12 @@ def _delivery(row: Any) -> domain.Delivery:
         target=row["target"],
         location=row["location"],
         reason=row["reason"],
+        round=row["round"] or 1,
+        attempts=row["attempts"] or 0,
+        next_attempt_at=row["next_attempt_at"],
+        external_id=row["external_id"] or "",
+        url=row["url"] or "",
+        detail=row["detail"] or "",
+        sending_since=row["sending_since"],
+        live_at=row["live_at"],
     )

@@ -9,8 +9,10 @@ from datetime import datetime
 from pathlib import PurePath
 from typing import Any
 
-KINDS = ("folder",)  # later: facebook, instagram, x, linkedin, webhook
 SOCIAL = ("facebook", "instagram", "x", "linkedin")
+KINDS = (*SOCIAL, "webhook", "folder")
+# An account's connection: its token works, or a person must connect it again.
+ACTIVE, NEEDS_RECONNECT, DISABLED = "active", "needs_reconnect", "disabled"
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 SCHOOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,39}$")
 STARTED, DONE, FAILED, HELD = "started", "done", "failed", "held"
@@ -27,6 +29,15 @@ class Account:
     name: str
     config: Mapping[str, Any] = field(default_factory=dict)
     enabled: bool = True
+    # The platform's id of the account: Page id, Instagram user id, X user id,
+    # LinkedIn organisation URN, webhook URL; "<school>/<account>" for a folder.
+    external_id: str = ""
+    owner: str = ""  # the designated staff member who oversees it (username)
+    footer: str = ""  # added to every caption (e.g. the registered-office text)
+    connection: str = ACTIVE  # active | needs_reconnect
+    status_reason: str = ""  # why it needs reconnecting, in words
+    token_expires_at: datetime | None = None
+    api_base: str = ""  # the API's base URL ("" = the platform's own)
 
     @property
     def purpose(self) -> str:
@@ -51,7 +62,8 @@ class Account:
 
     @property
     def status(self) -> str:
-        return "active" if self.enabled else "disabled"
+        """active, needs_reconnect or disabled (as the admin page shows it)."""
+        return self.connection if self.enabled else DISABLED
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,28 @@ class Delivery:
     target: str = ""
     location: str = ""
     reason: str = ""
+    round: int = 1
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    external_id: str = ""  # the platform's id of the live post
+    url: str = ""  # the live post's address
+    detail: str = ""  # the platform's own words when it refused
+    sending_since: datetime | None = None
+    live_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Site:
+    """A platform in the trust's register of approved sites (kept by IT)."""
+
+    platform: str
+    approved: bool
+    answers: Mapping[str, Any] = field(default_factory=dict)  # due diligence
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    withdrawn_by: str | None = None
+    withdrawn_at: datetime | None = None
+    note: str = ""
 
 
 def refusal(account: Account | None, account_id: str, school_id: str) -> str | None:

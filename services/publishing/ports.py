@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from services.publishing.domain import Account, Delivery, Publication
+from services.publishing.domain import Account, Delivery, Publication, Site
+from services.publishing.platforms.base import Credentials
 from shared import contracts
 
 
@@ -18,6 +20,12 @@ class AccountDirectory(Protocol):
 
     def add(self, account: Account) -> bool:
         """Add the account unless its id exists; True if it was added."""
+
+    def update(self, account: Account) -> None:
+        """Store the account's new settings (announced as ``account.changed``)."""
+
+    def all(self) -> list[Account]:
+        """Every account of every school."""
 
 
 class DeliveryLog(Protocol):
@@ -74,3 +82,34 @@ class Approvals(Protocol):
 class Announcements(Protocol):
     def announce(self, account: Account) -> None:
         """Record ``account.changed`` for this account in the outbox (relayed)."""
+
+
+class SiteRegister(Protocol):
+    """The trust's register of approved sites, kept by IT."""
+
+    def get(self, platform: str) -> Site | None:
+        """The platform's entry, or None (not approved)."""
+
+    def all(self) -> list[Site]:
+        """Every platform in the register."""
+
+    def put(self, site: Site) -> None:
+        """Insert or replace the platform's entry."""
+
+
+class Tokens(Protocol):
+    """Accounts' tokens, encrypted at rest; only a worker ever holds them open."""
+
+    def get(self, account_id: str) -> Credentials | None:
+        """The account's tokens, or None if it was never connected."""
+
+    def put(
+        self, account_id: str, credentials: Credentials, *, by: str | None = None
+    ) -> None:
+        """Store new tokens (the account is active again)."""
+
+    def claim_refresh(self, account_id: str, now: datetime, seconds: int) -> bool:
+        """Take the account's refresh lock for ``seconds``; False if another has it."""
+
+    def release_refresh(self, account_id: str) -> None:
+        """Give the refresh lock back."""
