@@ -42,6 +42,14 @@ class Settings:
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     publish_root: Path | None = None
     secure_cookies: bool = False
+    # Fernet keys for the platform tokens at rest, comma-separated, newest first.
+    token_keys: str = ""
+    # Where the system is reached (links in pages; Instagram fetches images from it).
+    public_url: str = "http://127.0.0.1:8000"
+    # The platforms' app credentials, API bases and versions, as given in the
+    # environment (FACEBOOK_APP_ID, X_CLIENT_ID, LINKEDIN_API_VERSION, GRAPH_API_BASE,
+    # ...): only publishing reads them.
+    platform_env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def uses_s3(self) -> bool:
@@ -66,6 +74,10 @@ class Settings:
             embedded=True,
             max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES),
             publish_root=Path(env.get("PUBLISH_ROOT", str(data_dir / "published"))),
+            token_keys=env.get("SAFEPOST_TOKEN_KEYS")
+            or (_embedded_token_key(data_dir) if service == "publishing" else ""),
+            public_url=env.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+            platform_env=_platform_env(env),
         )
 
     @classmethod
@@ -74,6 +86,8 @@ class Settings:
     ) -> Settings:
         db_var = f"{service.upper()}_DATABASE_URL"
         required = ["AMQP_URL", "SAFEPOST_SECRET_KEY", "S3_ENDPOINT"]
+        if service == "publishing":
+            required += ["SAFEPOST_TOKEN_KEYS", "PUBLIC_URL"]
         missing = [k for k in required if not env.get(k)]
         if not (env.get(db_var) or env.get("DATABASE_URL")):
             missing.append(f"{db_var} or DATABASE_URL")
@@ -99,6 +113,9 @@ class Settings:
             max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES),
             publish_root=Path(env["PUBLISH_ROOT"]) if env.get("PUBLISH_ROOT") else None,
             secure_cookies=env.get("SECURE_COOKIES", "1") != "0",
+            token_keys=env.get("SAFEPOST_TOKEN_KEYS", ""),
+            public_url=env.get("PUBLIC_URL", "").rstrip("/"),
+            platform_env=_platform_env(env),
         )
 
 
@@ -113,6 +130,37 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise ConfigError(f"{name} must be at least 1")
     return value
+
+
+PLATFORM_PREFIXES = ("FACEBOOK_", "GRAPH_", "INSTAGRAM_", "X_", "LINKEDIN_", "PUBLISH_")
+
+
+def _platform_env(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith(PLATFORM_PREFIXES)}
+
+
+def _embedded_token_key(data_dir: Path) -> str:
+    """A per-installation Fernet key for the tokens at rest (``token.key``, 0600)."""
+    import base64
+    import secrets
+
+    path = data_dir / "token.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        tmp = data_dir / f".token.key.{secrets.token_hex(8)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
 
 
 def _embedded_secret(data_dir: Path) -> str:
