@@ -14,7 +14,9 @@ from services.publishing.ports import (
     AccountDirectory,
     Approvals,
     DeliveryLog,
+    SiteRegister,
     Target,
+    Tokens,
 )
 from shared import contracts, db
 from shared.bus import HandlerMap, Publisher
@@ -37,15 +39,31 @@ class Ports:
     publisher: Publisher | None = None
     now: Callable[[], datetime] = db.utcnow
     ready: dict[str, Callable[[], None]] = field(default_factory=dict)
+    sites: SiteRegister | None = None  # the trust's register of approved sites
+    tokens: Tokens | None = None  # accounts' tokens, encrypted at rest
+    vault: Any = None  # services.publishing.vault.TokenVault
+    # The platforms' app credentials, API bases and versions (Settings.platform_env)
+    platform_env: Mapping[str, str] = field(default_factory=dict)
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str = ""  # signs the short-lived image URLs platforms fetch
 
 
 def real_ports(settings: Settings) -> Ports:
     from shared.bus import KombuPublisher
 
+    from services.publishing.vault import TokenVault
+
     engine = db.make_engine(settings.database_url)
     db.migrate(engine, MIGRATIONS)
     directory = adapters.SqlAccountDirectory(engine)
+    vault = TokenVault(settings.token_keys) if settings.token_keys else None
     return Ports(
+        sites=adapters.SqlSiteRegister(engine),
+        tokens=adapters.SqlTokens(engine, vault) if vault else None,
+        vault=vault,
+        platform_env=dict(settings.platform_env),
+        public_url=settings.public_url,
+        secret_key=settings.secret_key,
         accounts=directory,
         approvals=adapters.SqlApprovals(engine),
         outbox=directory,
