@@ -304,6 +304,7 @@ def _approval(row: Any) -> Approval:
         school_id=row["school_id"],
         state=row["state"],
         event=contracts.PostApproved.model_validate(event) if event else None,
+        updated_at=row["updated_at"],
     )
 
 
@@ -333,6 +334,90 @@ class SqlDeliveryLog:
                     post_id=delivery.post_id, account_id=delivery.account_id, **values
                 )
             )
+
+    def due(
+        self, now: datetime, lease: timedelta, limit: int = 50
+    ) -> list[domain.Delivery]:
+        c = deliveries.c
+        query = (
+            deliveries.select()
+            .where(
+                sa.or_(
+                    sa.and_(c.status.in_(domain.DUE), c.next_attempt_at <= now),
+                    sa.and_(c.status == domain.SENDING, c.sending_since < now - lease),
+                )
+            )
+            .order_by(c.next_attempt_at, c.post_id, c.account_id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_delivery(r._mapping) for r in conn.execute(query)]
+
+    def claim(self, expected: domain.Delivery, claimed: domain.Delivery) -> bool:
+        c = deliveries.c
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    deliveries.update()
+                    .where(
+                        c.post_id == expected.post_id,
+                        c.account_id == expected.account_id,
+                        c.status == expected.status,
+                        c.attempts == expected.attempts,
+                        c.at == expected.at,
+                    )
+                    .values(**_delivery_values(claimed))
+                ).rowcount
+            )
+
+    def settle(
+        self, delivery: domain.Delivery, messages: Sequence[contracts.Message]
+    ) -> None:
+        key = (
+            deliveries.c.post_id == delivery.post_id,
+            deliveries.c.account_id == delivery.account_id,
+        )
+        values = _delivery_values(delivery)
+        with self.engine.begin() as conn:
+            if not conn.execute(
+                deliveries.update().where(*key).values(**values)
+            ).rowcount:
+                conn.execute(
+                    deliveries.insert().values(
+                        post_id=delivery.post_id,
+                        account_id=delivery.account_id,
+                        **values,
+                    )
+                )
+            for n, message in enumerate(messages):
+                envelope_id = contracts.deterministic_id(
+                    SERVICE,
+                    message.TYPE,
+                    delivery.post_id,
+                    delivery.account_id,
+                    str(delivery.round),
+                    delivery.status,
+                    str(delivery.attempts),
+                    delivery.at.isoformat(),
+                    str(n),
+                )
+                if conn.execute(
+                    sa.select(outbox.c.envelope_id).where(
+                        outbox.c.envelope_id == envelope_id
+                    )
+                ).first():
+                    continue
+                envelope = contracts.seal(
+                    message, producer=SERVICE, message_id=envelope_id
+                )
+                conn.execute(
+                    outbox.insert().values(
+                        envelope_id=envelope.id,
+                        type=envelope.type,
+                        body=envelope.model_dump_json(),
+                        created_at=utcnow(),
+                    )
+                )
 
     def recent(
         self,
@@ -600,3 +685,66 @@ def _delivery(row: Any) -> domain.Delivery:
         sending_since=row["sending_since"],
         live_at=row["live_at"],
     )
+
+
+class SqlOAuthStates:
+    """Pending OAuth authorisations (OAuthStates port). X's PKCE code verifier is
+    sealed with the token vault, bound to its state, like the tokens themselves."""
+
+    def __init__(self, engine: Engine, vault: Any):
+        self.engine = engine
+        self.vault = vault
+
+    def put(self, pending: Any) -> None:
+        from services.publishing.platforms.base import Credentials
+
+        verifier = pending.code_verifier
+        sealed = (
+            self.vault.seal(Credentials(verifier), context=f"oauth:{pending.state}")
+            if verifier
+            else None
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                oauth_states.insert().values(
+                    state=pending.state,
+                    account_id=pending.account_id,
+                    user=pending.user,
+                    code_verifier=sealed,
+                    created_at=pending.created_at,
+                )
+            )
+
+    def take(self, state: str) -> Any:
+        from services.publishing.ports import OAuthState
+
+        key = oauth_states.c.state == state
+        with self.engine.begin() as conn:
+            row = conn.execute(oauth_states.select().where(key)).first()
+            # The delete decides who took it: a state is used once, by one caller.
+            if (
+                row is None
+                or not conn.execute(oauth_states.delete().where(key)).rowcount
+            ):
+                return None
+        sealed = row.code_verifier
+        verifier = (
+            self.vault.open(sealed, context=f"oauth:{state}").access_token
+            if sealed
+            else None
+        )
+        return OAuthState(
+            state=row.state,
+            account_id=row.account_id,
+            user=row.user,
+            created_at=row.created_at,
+            code_verifier=verifier,
+        )
+
+    def purge(self, before: datetime) -> int:
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    oauth_states.delete().where(oauth_states.c.created_at < before)
+                ).rowcount
+            )

@@ -15,7 +15,15 @@ KINDS = (*SOCIAL, "webhook", "folder")
 ACTIVE, NEEDS_RECONNECT, DISABLED = "active", "needs_reconnect", "disabled"
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 SCHOOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,39}$")
-STARTED, DONE, FAILED, HELD = "started", "done", "failed", "held"
+# A post on one account: pending -> sending -> live | waiting (reason, retried) |
+# reconciling (the answer was lost: look for it before any retry) | unconfirmed (a
+# person must say) | failed (reason) | held (consent changed, or recalled).
+PENDING, SENDING, LIVE, WAITING = "pending", "sending", "live", "waiting"
+RECONCILING, UNCONFIRMED, FAILED, HELD = "reconciling", "unconfirmed", "failed", "held"
+STARTED, DONE = SENDING, LIVE  # the names before deliveries retried
+DUE = (PENDING, WAITING, RECONCILING)  # picked up by the delivery loop when due
+FINAL = (LIVE, FAILED, HELD)
+UNSETTLED = (LIVE, SENDING, RECONCILING, UNCONFIRMED)  # may be on the platform
 # An approval round, as publishing keeps it until it goes out.
 VERIFYING, CLEARED, ROUND_HELD, RECALLED = "verifying", "cleared", "held", "recalled"
 PURPOSES = ("social_media", "website", "press", "internal_display")

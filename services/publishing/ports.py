@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from services.publishing.domain import Account, Delivery, Publication, Site
@@ -44,6 +45,18 @@ class DeliveryLog(Protocol):
     ) -> list[Delivery]:
         """Markers, newest first; ``schools`` None means every school."""
 
+    def due(self, now: datetime, lease: timedelta, limit: int = 50) -> list[Delivery]:
+        """Deliveries to work on now: pending, waiting or reconciling whose time has
+        come, and any ``sending`` older than ``lease`` (its worker died: reconcile)."""
+
+    def claim(self, expected: Delivery, claimed: Delivery) -> bool:
+        """Replace ``expected`` by ``claimed`` only if the row is still exactly
+        ``expected`` (status, attempts, time): one worker wins."""
+
+    def settle(self, delivery: Delivery, messages: Sequence[contracts.Message]) -> None:
+        """Record the delivery's new state and the messages it owes (to the outbox,
+        relayed) in one transaction."""
+
 
 class Target(Protocol):
     def publish(self, publication: Publication, account: Account) -> str:
@@ -62,6 +75,7 @@ class Approval:
     school_id: str
     state: str
     event: contracts.PostApproved | None = None
+    updated_at: datetime | None = None  # when the state was last set
 
 
 class Approvals(Protocol):
@@ -113,3 +127,28 @@ class Tokens(Protocol):
 
     def release_refresh(self, account_id: str) -> None:
         """Give the refresh lock back."""
+
+
+@dataclass(frozen=True)
+class OAuthState:
+    """One pending authorisation: a random ``state`` sent to the platform, for which
+    account, started by whom (username), when, and X's PKCE code verifier."""
+
+    state: str
+    account_id: str
+    user: str
+    created_at: datetime
+    code_verifier: str | None = field(default=None, repr=False)
+
+
+class OAuthStates(Protocol):
+    """Pending OAuth authorisations (the verifier encrypted at rest)."""
+
+    def put(self, pending: OAuthState) -> None:
+        """Keep a new pending authorisation."""
+
+    def take(self, state: str) -> OAuthState | None:
+        """Remove and return it (single use); None if unknown or already taken."""
+
+    def purge(self, before: datetime) -> int:
+        """Forget authorisations started before ``before``; how many."""

@@ -1,5 +1,5 @@
-"""Publishing's worker: publishes approved posts to their accounts once consent has
-cleared them; relays ``account.changed`` from the outbox in a background thread."""
+"""Publishing's worker: the final gate's messages; beside it, the delivery loop (sends
+what is due, reconciles lost answers) and the outbox relay."""
 
 from __future__ import annotations
 
@@ -7,11 +7,19 @@ import threading
 from collections.abc import Callable
 from functools import partial
 
-from services.publishing.bootstrap import SERVICE, Ports, handler_map, real_ports
+from services.publishing import delivery
+from services.publishing.bootstrap import (
+    SERVICE,
+    Ports,
+    delivery_engine,
+    handler_map,
+    real_ports,
+)
 from shared import bus, logs, outbox
 from shared.config import Settings
 
 RELAY_SECONDS = 2.0
+DELIVERY_SECONDS = 0.5
 
 
 def relay_outbox(ports: Ports) -> int:
@@ -26,9 +34,23 @@ def relay_forever(
     outbox.every(interval, lambda: relay_outbox(ports), stop, "publishing outbox")
 
 
+def deliver_due(ports: Ports) -> int:
+    """Send what is due; relay at once what that owes (live, failed, updated)."""
+    worked: int = delivery.run_due(delivery_engine(ports))
+    if worked:
+        relay_outbox(ports)
+    return worked
+
+
+def deliver_forever(
+    ports: Ports, stop: threading.Event, interval: float = DELIVERY_SECONDS
+) -> None:
+    outbox.every(interval, lambda: deliver_due(ports), stop, "delivery loop")
+
+
 def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
-    """Loops run beside the worker: the accounts' outbox relay."""
-    return [partial(relay_forever, ports)]
+    """Loops run beside the worker: deliveries and the outbox relay."""
+    return [partial(deliver_forever, ports), partial(relay_forever, ports)]
 
 
 def main() -> None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from PIL import Image
 
-from services.publishing import adapters
+from services.publishing import bootstrap, delivery
 from services.publishing.app import create_app
 from services.publishing.bootstrap import Ports, handler_map
 from services.publishing.domain import Account
+from services.publishing.platforms.folder import FolderAdapter
 from shared import auth, contracts
 from shared.config import Settings
 from shared.testing import InMemoryBlobStore
@@ -24,7 +27,15 @@ from tests.unit.publishing.fakes import (
 )
 
 SECRET = "publishing-test-secret-0123456789-0123456789"
-IMAGE = b"\xff\xd8\xff redacted pixels"
+
+
+def _jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (20, 40, 80)).save(out, "JPEG")
+    return out.getvalue()
+
+
+IMAGE = _jpeg()  # a redacted image as redaction stores it
 
 
 class Clock:
@@ -62,11 +73,23 @@ class Rig:
 
     def publish(self, event: contracts.PostApproved) -> list[contracts.Message]:
         """The approved post through the final gate with consent answering
-        "current": what publishing then sends."""
+        "current", then one turn of the delivery loop: what publishing then says
+        (published / failed; the pages' delivery.updated left out)."""
         out = self.handle(event)
         if not (len(out) == 1 and isinstance(out[0], contracts.VerifyPostConsent)):
             return out  # nothing to verify (all live already, or a stale round)
-        return self.handle(cleared(event))
+        self.handle(cleared(event))
+        return self.run()
+
+    def run(self) -> list[contracts.Message]:
+        """One turn of the delivery loop; the messages it owes (no updates)."""
+        start = len(self.deliveries.messages)
+        delivery.run_due(bootstrap.delivery_engine(self.ports))
+        return [
+            m
+            for m in self.deliveries.messages[start:]
+            if not isinstance(m, contracts.DeliveryUpdated)
+        ]
 
 
 def cleared(
@@ -83,18 +106,26 @@ def cleared(
     )
 
 
-def a_rig(tmp_path: Path, *accounts: Account, targets: Any = None) -> Rig:
+def a_rig(
+    tmp_path: Path,
+    *accounts: Account,
+    targets: Any = None,
+    platforms: Any = None,
+    **port_options: Any,
+) -> Rig:
     directory = InMemoryAccountDirectory(*(accounts or (an_account(),)))
     log, redacted = InMemoryDeliveryLog(), InMemoryBlobStore()
     root = tmp_path / "published"
+    clock = port_options.pop("now", None) or Clock()
     ports = Ports(
         accounts=directory,
         deliveries=log,
         redacted=redacted,
-        targets=targets or {"folder": adapters.FolderTarget(root)},
-        approvals=InMemoryApprovals(),
+        platforms=platforms or targets or {"folder": FolderAdapter(root)},
+        approvals=InMemoryApprovals(clock),
         publish_root=root,
-        now=Clock(),
+        now=clock,
+        **port_options,
     )
     settings = Settings(
         service="publishing",
@@ -150,3 +181,35 @@ def an_identity(*roles: tuple[str, str], user_id: str = "u1") -> auth.Identity:
 
 def bearer(identity: auth.Identity) -> dict[str, str]:
     return {"Authorization": f"Bearer {auth.issue_token(SECRET, identity, kind='api')}"}
+
+
+def an_image(width: int = 1200, height: int = 1000, kind: str = "JPEG") -> bytes:
+    """A real image of that size and format (what the fit check reads)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (40, 90, 160)).save(out, format=kind)
+    return out.getvalue()
+
+
+def check_fit(
+    post_id: str = "p1",
+    *,
+    accounts: tuple[str, ...] = ("newsroom",),
+    school: str = "north",
+    caption: str = "Sports day!",
+    keys: tuple[str, ...] = ("redacted/p1/ph1.jpg",),
+) -> contracts.CheckFit:
+    """Approval's question: does the post fit each of these accounts?"""
+    return contracts.CheckFit(
+        post_id=post_id,
+        school_id=school,
+        caption=caption,
+        accounts=list(accounts),
+        images=[
+            contracts.FitImage(photo_id=f"ph{n}", redacted_key=key)
+            for n, key in enumerate(keys, start=1)
+        ],
+    )

@@ -24,11 +24,49 @@ class InMemoryAccountDirectory:
         self.accounts[account.account_id] = account
         return True
 
+    def update(self, account: Account) -> None:
+        self.accounts[account.account_id] = account
+
+    def all(self) -> list[Account]:
+        return sorted(self.accounts.values(), key=lambda a: a.account_id)
+
 
 class InMemoryDeliveryLog:
     def __init__(self) -> None:
         self.markers: dict[tuple[str, str], Delivery] = {}
         self.history: list[Delivery] = []
+        self.messages: list = []  # what settle() wrote to the outbox
+
+    def due(self, now, lease, limit=50):
+        from services.publishing import domain
+
+        found = [
+            d
+            for d in self.markers.values()
+            if (
+                d.status in domain.DUE
+                and d.next_attempt_at is not None
+                and d.next_attempt_at <= now
+            )
+            or (
+                d.status == domain.SENDING
+                and d.sending_since is not None
+                and d.sending_since < now - lease
+            )
+        ]
+        return sorted(found, key=lambda d: (d.next_attempt_at or now, d.post_id))[
+            :limit
+        ]
+
+    def claim(self, expected: Delivery, claimed: Delivery) -> bool:
+        if self.markers.get((expected.post_id, expected.account_id)) != expected:
+            return False
+        self.record(claimed)
+        return True
+
+    def settle(self, delivery: Delivery, messages) -> None:
+        self.record(delivery)
+        self.messages.extend(messages)
 
     def get(self, post_id: str, account_id: str) -> Delivery | None:
         return self.markers.get((post_id, account_id))
@@ -68,10 +106,13 @@ class RecordingTarget:
 
 
 class InMemoryApprovals:
-    def __init__(self) -> None:
+    def __init__(self, now=None) -> None:
+        from datetime import UTC, datetime
+
         from services.publishing.ports import Approval
 
         self.rounds: dict[tuple[str, int], Approval] = {}
+        self.now = now or (lambda: datetime.now(UTC))
 
     def open(self, event):
         from dataclasses import replace
@@ -83,7 +124,12 @@ class InMemoryApprovals:
         kept = self.rounds.get(key)
         if kept is None:
             kept = Approval(
-                event.post_id, event.round, event.school_id, domain.VERIFYING, event
+                event.post_id,
+                event.round,
+                event.school_id,
+                domain.VERIFYING,
+                event,
+                self.now(),
             )
         elif kept.event is None:
             kept = replace(kept, event=event)
@@ -103,7 +149,63 @@ class InMemoryApprovals:
 
         kept = self.rounds.get((post_id, round_))
         self.rounds[(post_id, round_)] = (
-            replace(kept, state=state)
+            replace(kept, state=state, updated_at=self.now())
             if kept
-            else Approval(post_id, round_, school_id, state, None)
+            else Approval(post_id, round_, school_id, state, None, self.now())
         )
+
+
+class RecordingAdapter:
+    """A platform that keeps what it was given; ``errors`` are raised in turn by
+    publish (None: succeed), ``answer_lost`` makes a publish that succeeds raise
+    AmbiguousError (the post exists but its answer was lost)."""
+
+    def __init__(self, platform: str = "facebook", errors=(), answer_lost=False):
+        self.platform = platform
+        self.errors = list(errors)
+        self.answer_lost = answer_lost
+        self.posts: dict[str, dict] = {}
+        self.calls = 0
+        self.recent_error = None
+
+    def publish(self, dest, caption, media, **kwargs):
+        from services.publishing.platforms.base import AmbiguousError, LivePost
+
+        self.calls += 1
+        if self.errors:
+            error = self.errors.pop(0)
+            if error is not None:
+                raise error
+        post_id = f"{self.platform}-{len(self.posts) + 1}"
+        self.posts[post_id] = {
+            "dest": dest,
+            "caption": caption,
+            "media": list(media),
+            "kwargs": kwargs,
+        }
+        if self.answer_lost:
+            self.answer_lost = False
+            raise AmbiguousError("read timed out")
+        return LivePost(post_id, f"https://{self.platform}.example/{post_id}")
+
+    def delete(self, dest, external_id):
+        self.posts.pop(external_id, None)
+
+    def lookup(self, dest, external_id):
+        from services.publishing.platforms.base import LivePost
+
+        if external_id not in self.posts:
+            return None
+        return LivePost(external_id, f"https://{self.platform}.example/{external_id}")
+
+    def recent(self, dest, since):
+        from services.publishing.platforms.base import RecentPost
+
+        if self.recent_error is not None:
+            raise self.recent_error
+        return [
+            RecentPost(
+                k, f"https://{self.platform}.example/{k}", p["caption"], len(p["media"])
+            )
+            for k, p in self.posts.items()
+        ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from services.publishing import domain
 from shared import contracts
 from tests.unit.publishing.builders import a_rig, approved, cleared
-from tests.unit.publishing.fakes import RecordingTarget
+from tests.unit.publishing.fakes import RecordingAdapter
 
 
 def shown(event: contracts.PostApproved, *pupils: str) -> contracts.PostApproved:
@@ -24,7 +24,7 @@ def shown(event: contracts.PostApproved, *pupils: str) -> contracts.PostApproved
 
 
 def test_an_approved_post_asks_consent_first_and_calls_no_platform(tmp_path):
-    target = RecordingTarget()
+    target = RecordingAdapter("folder")
     rig = a_rig(tmp_path, targets={"folder": target})
     event = shown(approved(rig), "P1", "P2")
 
@@ -36,24 +36,26 @@ def test_an_approved_post_asks_consent_first_and_calls_no_platform(tmp_path):
         ("ph1", "P1", ["7:social_media/*:v1"]),
         ("ph1", "P2", ["7:social_media/*:v2"]),
     ]
-    assert target.calls == []
+    assert target.calls == 0
     assert rig.deliveries.get("p1", "newsroom") is None
 
 
 def test_consent_current_publishes(tmp_path):
-    target = RecordingTarget()
+    target = RecordingAdapter("folder")
     rig = a_rig(tmp_path, targets={"folder": target})
     event = shown(approved(rig), "P1")
     rig.handle(event)
 
-    [published] = rig.handle(cleared(event))
+    [pending] = rig.handle(cleared(event))
+    [published] = rig.run()
 
+    assert (pending.state, pending.account_id) == ("pending", "newsroom")
     assert isinstance(published, contracts.PostPublished)
-    assert len(target.calls) == 1
+    assert target.calls == 1
 
 
 def test_consent_changed_holds_the_post_and_calls_no_platform(tmp_path):
-    target = RecordingTarget()
+    target = RecordingAdapter("folder")
     rig = a_rig(tmp_path, targets={"folder": target})
     event = shown(approved(rig), "P1")
     rig.handle(event)
@@ -67,16 +69,16 @@ def test_consent_changed_holds_the_post_and_calls_no_platform(tmp_path):
         "consent_changed",
         ["P1"],
     )
-    assert target.calls == []
+    assert target.calls == 0
     marker = rig.deliveries.get("p1", "newsroom")
     assert (marker.status, marker.reason) == (domain.HELD, "consent_changed")
     # A late "current" for the same round (a redelivery) sends nothing either.
     assert rig.handle(cleared(event)) == []
-    assert target.calls == []
+    assert target.calls == 0
 
 
 def test_a_recalled_round_never_goes_out_even_if_consent_then_says_current(tmp_path):
-    target = RecordingTarget()
+    target = RecordingAdapter("folder")
     rig = a_rig(tmp_path, targets={"folder": target})
     event = shown(approved(rig), "P1")
     rig.handle(event)
@@ -87,12 +89,12 @@ def test_a_recalled_round_never_goes_out_even_if_consent_then_says_current(tmp_p
     rig.handle(recall)
 
     assert rig.handle(cleared(event)) == []
-    assert target.calls == []
+    assert target.calls == 0
     assert rig.deliveries.get("p1", "newsroom").status == domain.HELD
 
 
 def test_a_round_recalled_before_it_arrived_is_not_sent(tmp_path):
-    target = RecordingTarget()
+    target = RecordingAdapter("folder")
     rig = a_rig(tmp_path, targets={"folder": target})
     event = approved(rig)
     rig.handle(
@@ -103,11 +105,11 @@ def test_a_round_recalled_before_it_arrived_is_not_sent(tmp_path):
 
     assert rig.handle(event) == []
     assert rig.handle(cleared(event)) == []
-    assert target.calls == []
+    assert target.calls == 0
 
 
 def test_a_re_approval_goes_out_and_the_older_round_is_ignored(tmp_path):
-    target = RecordingTarget()
+    target = RecordingAdapter("folder")
     rig = a_rig(tmp_path, targets={"folder": target})
     first = approved(rig)
     rig.handle(first)
@@ -115,9 +117,11 @@ def test_a_re_approval_goes_out_and_the_older_round_is_ignored(tmp_path):
     second = first.model_copy(update={"round": 2})
 
     [ask] = rig.handle(second)
-    [published] = rig.handle(cleared(second))
+    rig.handle(cleared(second))
+    [published] = rig.run()
 
     assert isinstance(ask, contracts.VerifyPostConsent) and ask.round == 2
     assert isinstance(published, contracts.PostPublished)
     assert rig.handle(first) == [] and rig.handle(cleared(first)) == []
-    assert len(target.calls) == 1
+    assert rig.run() == []
+    assert target.calls == 1

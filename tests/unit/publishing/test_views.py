@@ -157,6 +157,6 @@ def test_deliveries_are_listed_for_the_callers_schools_only(tmp_path):
     ).get_json()
     page = client.get("/", headers=bearer(NORTH_TEACHER)).get_data(as_text=True)
 
-    assert [(d["post_id"], d["status"]) for d in mine["deliveries"]] == [("p1", "done")]
+    assert [(d["post_id"], d["status"]) for d in mine["deliveries"]] == [("p1", "live")]
     assert one["deliveries"] == []
     assert "newsroom" in page and "southern" not in page

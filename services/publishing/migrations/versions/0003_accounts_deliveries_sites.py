@@ -84,6 +84,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("sending_since", UtcDateTime, nullable=True))
         batch.add_column(sa.Column("live_at", UtcDateTime, nullable=True))
         batch.create_index("ix_deliveries_due", ["status", "next_attempt_at"])
+    op.execute("UPDATE deliveries SET status = 'live' WHERE status = 'done'")
+    op.execute("UPDATE deliveries SET status = 'sending' WHERE status = 'started'")
     # Every existing account is on an existing platform: approve the ones in use
     # (folder) so nothing that worked stops; social platforms wait for IT.
     op.execute(
