@@ -50,6 +50,10 @@ class Settings:
     # environment (FACEBOOK_APP_ID, X_CLIENT_ID, LINKEDIN_API_VERSION, GRAPH_API_BASE,
     # ...): only publishing reads them.
     platform_env: Mapping[str, str] = field(default_factory=dict)
+    # The trust's choice for live posts when a pupil leaves or consent expires:
+    # take them down (1), or keep what was published while consent was valid (0).
+    take_down_on_leaving: bool = False
+    take_down_on_expiry: bool = False
 
     @property
     def uses_s3(self) -> bool:
@@ -76,6 +80,8 @@ class Settings:
             publish_root=Path(env.get("PUBLISH_ROOT", str(data_dir / "published"))),
             token_keys=env.get("SAFEPOST_TOKEN_KEYS")
             or (_embedded_token_key(data_dir) if service == "publishing" else ""),
+            take_down_on_leaving=_flag(env, "TAKE_DOWN_ON_LEAVING"),
+            take_down_on_expiry=_flag(env, "TAKE_DOWN_ON_EXPIRY"),
             public_url=env.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
             platform_env=_platform_env(env),
         )
@@ -115,11 +121,20 @@ class Settings:
             secure_cookies=env.get("SECURE_COOKIES", "1") != "0",
             token_keys=env.get("SAFEPOST_TOKEN_KEYS", ""),
             public_url=env.get("PUBLIC_URL", "").rstrip("/"),
+            take_down_on_leaving=_flag(env, "TAKE_DOWN_ON_LEAVING"),
+            take_down_on_expiry=_flag(env, "TAKE_DOWN_ON_EXPIRY"),
             platform_env=_platform_env(env),
         )
 
 
 AREAS = ("originals", "redacted", "previews")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "0").strip().lower()
+    if value not in ("0", "1", "true", "false", "yes", "no", ""):
+        raise ConfigError(f"{name} must be 1 (take down) or 0 (keep)")
+    return value in ("1", "true", "yes")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

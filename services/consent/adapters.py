@@ -208,9 +208,22 @@ class SqlConsentStore:
     the outbox (implements the SchoolDirectory, PupilRoll, ConsentRegister,
     Safeguarding, Biometrics and Outbox ports)."""
 
-    def __init__(self, engine: Engine, now: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        engine: Engine,
+        now: Callable[[], datetime] = utcnow,
+        *,
+        take_down_on_leaving: bool = False,
+        take_down_on_expiry: bool = False,
+    ):
         self.engine = engine
         self.now = now
+        # The trust's choice for live posts of a pupil who left or whose consent
+        # expired: take them down, or keep what was published while consent was
+        # valid (the default; listed for the DPO). Withdrawal and never-publish always
+        # take them down.
+        self.take_down_on_leaving = take_down_on_leaving
+        self.take_down_on_expiry = take_down_on_expiry
         # Per-school caches, checked against the school's roll_version on every use.
         self._names: dict[str, tuple[int | None, domain.NameIndex]] = {}
         self._standings_cache: dict[str, tuple[int, dict[str, Standing]]] = {}
@@ -289,7 +302,12 @@ class SqlConsentStore:
                     deleted = self._forget(conn, pupil.school_slug, pupil.pupil_id)
                 cause = "unrestricted" if pupil.on_roll else "restricted"
                 self._emit_standing(
-                    conn, pupil.school_slug, pupil.pupil_id, cause, today
+                    conn,
+                    pupil.school_slug,
+                    pupil.pupil_id,
+                    cause,
+                    today,
+                    take_down=self.take_down_on_leaving,
                 )
             return deleted
 
@@ -815,7 +833,12 @@ class SqlConsentStore:
                     report.encodings_deleted += enrolled[row.pupil.pupil_id]
                 if left:
                     events.append(
-                        changes.restricted(school_id, row.pupil.pupil_id, today)
+                        changes.restricted(
+                            school_id,
+                            row.pupil.pupil_id,
+                            today,
+                            take_down=self.take_down_on_leaving,
+                        )
                     )
                 elif changed:
                     # announced once the records are stored (their ids are cited)
@@ -1046,7 +1069,9 @@ class SqlConsentStore:
         with self.engine.begin() as conn:
             for row in conn.execute(stmt).all():
                 record = _consent(row)
-                event = changes.expired(row.school_slug, record)
+                event = changes.expired(
+                    row.school_slug, record, take_down=self.take_down_on_expiry
+                )
                 envelope = changes.seal(event, key=("expired", str(record.record_id)))
                 if conn.execute(
                     sa.select(outbox.c.envelope_id).where(
@@ -1077,9 +1102,14 @@ class SqlConsentStore:
         cause: str,
         today: date,
         actor: str | None = None,
+        take_down: bool = True,
     ) -> None:
         if cause == "restricted":
-            self._emit(conn, changes.restricted(school_id, pupil_id, today), actor)
+            self._emit(
+                conn,
+                changes.restricted(school_id, pupil_id, today, take_down),
+                actor,
+            )
             return
         standing = self._standings(conn, school_id, [pupil_id]).get(pupil_id)
         records = list(standing.consents.values()) if standing else []

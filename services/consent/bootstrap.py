@@ -44,7 +44,11 @@ def real_ports(settings: Settings) -> Ports:
 
     engine = db.make_engine(settings.database_url)
     db.migrate(engine, MIGRATIONS)
-    store = adapters.SqlConsentStore(engine)
+    store = adapters.SqlConsentStore(
+        engine,
+        take_down_on_leaving=settings.take_down_on_leaving,
+        take_down_on_expiry=settings.take_down_on_expiry,
+    )
     return Ports(
         gallery=adapters.SqlFaceGallery(engine),
         register=store,

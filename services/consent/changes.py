@@ -35,17 +35,24 @@ def consent_changed(
     today: date,
     cause: str = "recorded",
 ) -> contracts.ConsentChanged:
+    """A new answer: a ``recorded`` answer that is not a yes (withdrawn, refused, not
+    returned any more) takes live posts of those scopes down."""
+    scopes = [_scope(r, today) for r in records]
     return contracts.ConsentChanged(
         school_id=school_id,
         pupil_id=pupil_id,
         cause=cause,
-        scopes=[_scope(r, today) for r in records],
+        scopes=scopes,
         effective_on=today,
+        take_down=cause == "recorded" and any(s.state != "granted" for s in scopes),
     )
 
 
-def restricted(school_id: str, pupil_id: str, today: date) -> contracts.ConsentChanged:
-    """The pupil may not be shown anywhere (left, or a reason consent never gives)."""
+def restricted(
+    school_id: str, pupil_id: str, today: date, take_down: bool = True
+) -> contracts.ConsentChanged:
+    """The pupil may not be shown anywhere (left, or a reason consent never gives).
+    ``take_down``: always for never-publish; for leaving, the trust's choice."""
     return contracts.ConsentChanged(
         school_id=school_id,
         pupil_id=pupil_id,
@@ -55,12 +62,16 @@ def restricted(school_id: str, pupil_id: str, today: date) -> contracts.ConsentC
             for p in domain.PURPOSES
         ],
         effective_on=today,
+        take_down=take_down,
     )
 
 
-def expired(school_id: str, record: domain.ConsentRecord) -> contracts.ConsentChanged:
+def expired(
+    school_id: str, record: domain.ConsentRecord, take_down: bool = False
+) -> contracts.ConsentChanged:
     assert record.expires_on is not None
     return contracts.ConsentChanged(
+        take_down=take_down,
         school_id=school_id,
         pupil_id=record.pupil_id,
         cause="expired",

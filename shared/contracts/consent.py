@@ -68,6 +68,11 @@ class ConsentChanged(Event):
     cause: str
     scopes: list[ConsentScope] = []
     effective_on: date
+    # Live posts showing the pupil must come down (for the scopes that are not
+    # granted; ``restricted``: everywhere). Withdrawal and never-publish always say
+    # so; expiry and leaving only where the trust chose to take posts down (else
+    # what was published while consent was valid stays, listed for the DPO).
+    take_down: bool = False
 
 
 class ShownPupil(Model):

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -264,3 +265,64 @@ def test_a_decision_in_another_process_sees_a_withdrawal_at_once(ports):
     assert before.consents[("social_media", None)].status == "granted"
     assert after["A1"].consents[("social_media", None)].status == "withdrawn"
     assert after["B2"].never_publish is True
+
+
+# Which changes take live posts down (issue 8 section 2).
+
+
+def announced(ports):
+    return [contracts.parse(e) for e in ports.store.pending()]
+
+
+def test_a_withdrawal_takes_live_posts_down_and_a_grant_does_not(ports):
+    grant(ports, "A1")
+    grant(ports, "A1", platform="facebook", status="withdrawn")
+
+    granted, withdrawn = announced(ports)
+
+    assert (granted.take_down, withdrawn.take_down) == (False, True)
+    assert [(s.platform, s.state) for s in withdrawn.scopes] == [
+        ("facebook", "withdrawn")
+    ]
+
+
+def test_never_publish_always_takes_live_posts_down(ports):
+    ports.store.set_never_publish(
+        "oakfield", "B2", NeverPublish(True, "adopted"), "admin", MONDAY
+    )
+    ports.store.set_never_publish(
+        "oakfield", "B2", NeverPublish(False, "adopted"), "admin", MONDAY
+    )
+
+    flagged, cleared = announced(ports)
+
+    assert (flagged.cause, flagged.take_down) == ("restricted", True)
+    assert (cleared.cause, cleared.take_down) == ("unrestricted", False)
+
+
+def test_leaving_and_expiry_keep_live_posts_unless_the_trust_chose_otherwise(
+    tmp_path, ports
+):
+    grant(ports, "A1", expires=date(2025, 3, 10))
+    outbox.relay_outbox(ports)
+    left = ports.store.pupil("oakfield", "B2")
+    ports.store.update_pupil(
+        replace(left, on_roll=False, left_on=MONDAY), "admin", MONDAY
+    )
+    ports.store.sweep_expired(date(2025, 3, 11))
+
+    kept = {e.cause: e.take_down for e in announced(ports)}
+
+    strict = adapters.SqlConsentStore(
+        ports.store.engine, take_down_on_leaving=True, take_down_on_expiry=True
+    )
+    strict_ports = type(ports)(**{**vars(ports), "store": strict})
+    grant(strict_ports, "A1", expires=date(2025, 3, 9))
+    outbox.relay_outbox(ports)
+    strict.sweep_expired(date(2025, 3, 11))
+    again = strict.pupil("oakfield", "A1")
+    strict.update_pupil(replace(again, on_roll=False, left_on=MONDAY), "admin", MONDAY)
+    taken = {e.cause: e.take_down for e in announced(ports)}
+
+    assert kept == {"restricted": False, "expired": False}
+    assert taken == {"expired": True, "restricted": True}
