@@ -1,21 +1,27 @@
-"""SQL implementations of approval's ports: posts, their transitions, photo reports."""
+"""SQL implementations of approval's ports: posts, their transitions, photo reports,
+and what publishing answers about each post per account (fit checks, delivery states).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from services.approval.domain import (
+    Delivery,
     Face,
+    Fit,
     Notice,
     PhotoReport,
     Post,
     Text,
     Transition,
+    newer,
 )
 from shared.db import UtcDateTime, utcnow
 
@@ -85,6 +91,39 @@ shown_pupils = sa.Table(
     sa.Column("pupil_id", sa.String(64), primary_key=True),
     sa.Column("post_id", sa.String(36), nullable=False, index=True),
     sa.Index("ix_shown_pupils_pupil", "pupil_id"),
+)
+
+
+# 0004: publishing's answer per (post, account): does it fit? (``fits`` NULL: asked,
+# not answered yet), and the post's newest state on the account.
+post_fits = sa.Table(
+    "post_fits",
+    metadata,
+    sa.Column("post_id", sa.String(36), primary_key=True),
+    sa.Column("account_id", sa.String(64), primary_key=True),
+    sa.Column("fits", sa.Boolean, nullable=True),
+    sa.Column("platform", sa.String(20), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("problems", sa.JSON, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+post_deliveries = sa.Table(
+    "post_deliveries",
+    metadata,
+    sa.Column("post_id", sa.String(36), primary_key=True),
+    sa.Column("account_id", sa.String(64), primary_key=True),
+    sa.Column("school_id", sa.String(40), nullable=False),
+    sa.Column("platform", sa.String(20), nullable=False),
+    sa.Column("state", sa.String(40), nullable=False),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("retry_at", UtcDateTime, nullable=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("timed", sa.Boolean, nullable=False),
 )
 
 
@@ -174,6 +213,158 @@ class SqlPostBook:
             rows = conn.execute(query).all()
             history = _history(conn, [r.post_id for r in rows])
         return [_post(r._mapping, history.get(r.post_id, ())) for r in rows]
+
+    def ask_fit(self, post_id: str, accounts: Sequence[str]) -> None:
+        asked: dict[str, Any] = {
+            "fits": None,
+            "problems": [],
+            "note": "",
+            "updated_at": self.now(),
+        }
+        with self.engine.begin() as conn:
+            for account_id in dict.fromkeys(accounts):
+                key = (post_fits.c.post_id == post_id) & (
+                    post_fits.c.account_id == account_id
+                )
+                _upsert(
+                    conn,
+                    post_fits,
+                    key,
+                    asked,
+                    {
+                        "post_id": post_id,
+                        "account_id": account_id,
+                        "platform": "",
+                        "name": "",
+                    },
+                )
+
+    def answer_fit(self, post_id: str, fits: Sequence[Fit]) -> None:
+        with self.engine.begin() as conn:
+            for fit in fits:
+                key = (post_fits.c.post_id == post_id) & (
+                    post_fits.c.account_id == fit.account_id
+                )
+                values = {
+                    "fits": fit.fits,
+                    "platform": fit.platform,
+                    "name": fit.name,
+                    "problems": list(fit.problems),
+                    "note": fit.note,
+                    "updated_at": self.now(),
+                }
+                _upsert(
+                    conn,
+                    post_fits,
+                    key,
+                    values,
+                    {"post_id": post_id, "account_id": fit.account_id},
+                )
+
+    def fits(self, post_ids: Sequence[str]) -> dict[str, dict[str, Fit]]:
+        if not post_ids:
+            return {}
+        query = post_fits.select().where(post_fits.c.post_id.in_(sorted(post_ids)))
+        out: dict[str, dict[str, Fit]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(query):
+                out.setdefault(r.post_id, {})[r.account_id] = Fit(
+                    r.account_id,
+                    r.fits,
+                    r.platform,
+                    r.name,
+                    tuple(r.problems or ()),
+                    r.note,
+                )
+        return out
+
+    def record_delivery(self, delivery: Delivery) -> bool:
+        key = (post_deliveries.c.post_id == delivery.post_id) & (
+            post_deliveries.c.account_id == delivery.account_id
+        )
+        values = {
+            "school_id": delivery.school_id,
+            "platform": delivery.platform,
+            "state": delivery.state,
+            "reason": delivery.reason[:200],
+            "detail": delivery.detail,
+            "url": delivery.url[:2000],
+            "attempts": delivery.attempts,
+            "retry_at": delivery.retry_at,
+            "at": delivery.at,
+            "timed": delivery.timed,
+        }
+        for _ in range(2):  # a second time if another worker inserted it first
+            with self.engine.begin() as conn:
+                row = conn.execute(
+                    post_deliveries.select().where(key).with_for_update()
+                ).first()
+                kept = _delivery(row._mapping) if row is not None else None
+                if not newer(kept, delivery):
+                    return False
+                if kept is not None:
+                    conn.execute(post_deliveries.update().where(key).values(**values))
+                    return True
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            post_deliveries.insert().values(
+                                post_id=delivery.post_id,
+                                account_id=delivery.account_id,
+                                **values,
+                            )
+                        )
+                except IntegrityError:
+                    continue
+                return True
+        return False
+
+    def deliveries(self, post_ids: Sequence[str]) -> dict[str, dict[str, Delivery]]:
+        if not post_ids:
+            return {}
+        query = post_deliveries.select().where(
+            post_deliveries.c.post_id.in_(sorted(post_ids))
+        )
+        out: dict[str, dict[str, Delivery]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(query):
+                out.setdefault(r.post_id, {})[r.account_id] = _delivery(r._mapping)
+        return out
+
+
+def _upsert(
+    conn: Connection,
+    table: sa.Table,
+    key: Any,
+    values: dict[str, Any],
+    new: dict[str, Any],
+) -> None:
+    """Update the row under ``key``, or insert it (``new`` adds its key and the
+    columns only an insert sets); a concurrent insert is updated instead."""
+    if conn.execute(table.update().where(key).values(**values)).rowcount:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(table.insert().values(**{**new, **values}))
+    except IntegrityError:
+        conn.execute(table.update().where(key).values(**values))
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        post_id=row["post_id"],
+        account_id=row["account_id"],
+        school_id=row["school_id"],
+        state=row["state"],
+        at=row["at"],
+        platform=row["platform"],
+        reason=row["reason"],
+        detail=row["detail"],
+        url=row["url"],
+        attempts=row["attempts"],
+        retry_at=row["retry_at"],
+        timed=row["timed"],
+    )
 
 
 class SqlPhotoReports:

@@ -1,4 +1,5 @@
-"""Approval's HTTP side: the queue, the post page, previews and the decision command."""
+"""Approval's HTTP side: the queue, the post page (with each target account's fit and
+state), previews and the decision command."""
 
 from __future__ import annotations
 
@@ -65,7 +66,22 @@ def _post(post_id: str) -> domain.Post:
     return post
 
 
-def _summary(post: domain.Post) -> dict[str, Any]:
+def _summaries(posts: list[domain.Post]) -> list[dict[str, Any]]:
+    """The posts, each with its state per target account (two queries in all)."""
+    book = web.ports().book
+    ids = [p.post_id for p in posts]
+    fits, deliveries = book.fits(ids), book.deliveries(ids)
+    return [
+        _summary(p, fits.get(p.post_id, {}), deliveries.get(p.post_id, {}))
+        for p in posts
+    ]
+
+
+def _summary(
+    post: domain.Post,
+    fits: dict[str, domain.Fit],
+    deliveries: dict[str, domain.Delivery],
+) -> dict[str, Any]:
     return {
         "post_id": post.post_id,
         "school_id": post.school_id,
@@ -73,10 +89,50 @@ def _summary(post: domain.Post) -> dict[str, Any]:
         "caption": post.caption,
         "accounts": list(post.accounts),
         "status": post.status,
-        "reason": post.reason,
+        "reason": domain.without_paths(post.reason),
         "decided_by": post.decided_by,
         "created_at": post.created_at.isoformat(),
         "photos": len(post.photo_ids),
+        "targets": [_target(a, fits.get(a), deliveries.get(a)) for a in post.accounts],
+    }
+
+
+FIT_WORDS = {
+    domain.FITS: "Fits",
+    domain.DOES_NOT_FIT: "Does not fit",
+    domain.CHECKING: "Checking…",
+    domain.UNCHECKED: "Not checked",
+}
+
+
+def _target(
+    account_id: str, fit: domain.Fit | None, delivery: domain.Delivery | None
+) -> dict[str, Any]:
+    """One target account: whether the post fits it and its state there, in words.
+    Never a server path: only a web address is ever a link."""
+    state = domain.fit_state(fit)
+    return {
+        "account_id": account_id,
+        "name": (fit.name if fit else "") or account_id,
+        "platform": (fit.platform if fit else "")
+        or (delivery.platform if delivery else ""),
+        "fit": {
+            "state": state,
+            "text": FIT_WORDS[state],
+            "problems": list(fit.problems) if fit else [],
+            "note": fit.note if fit else "",
+        },
+        "delivery": None
+        if delivery is None
+        else {
+            "state": delivery.state,
+            "reason": domain.without_paths(delivery.reason),
+            "text": domain.describe_delivery(delivery),
+            "url": domain.public_url(delivery.url),
+            "attempts": delivery.attempts,
+            "retry_at": delivery.retry_at.isoformat() if delivery.retry_at else None,
+            "at": delivery.at.isoformat(),
+        },
     }
 
 
@@ -124,6 +180,9 @@ def _notice_text(notice: domain.Notice) -> str:
 
 def _detail(post: domain.Post) -> dict[str, Any]:
     reports = web.ports().reports.for_post(post.post_id)
+    book = web.ports().book
+    fits = book.fits([post.post_id]).get(post.post_id, {})
+    deliveries = book.deliveries([post.post_id]).get(post.post_id, {})
     photos = []
     for photo_id in post.photo_ids:
         report = reports.get(photo_id)
@@ -174,13 +233,17 @@ def _detail(post: domain.Post) -> dict[str, Any]:
             "to": t.to_status,
             "by": t.by,
             "at": t.at.isoformat(),
-            "reason": t.reason,
+            "reason": domain.without_paths(t.reason),
         }
         for t in post.history
     ]
     return {
-        **_summary(post),
+        **_summary(post, fits, deliveries),
         "photos": photos,
+        "does_not_fit": domain.misfits(post, fits),
+        "fit_checking": any(
+            domain.fit_state(fits.get(a)) == domain.CHECKING for a in post.accounts
+        ),
         "history": history,
         "rerendering": any(p["rerendering"] for p in photos),
         "round": post.round,
@@ -216,7 +279,7 @@ def list_posts() -> Any:
         if schools == set():
             raise ForbiddenError("needs role approver or admin (or ask for mine=1)")
         posts = book.find(schools=schools, status=status)
-    return jsonify(posts=[_summary(p) for p in posts])
+    return jsonify(posts=_summaries(posts))
 
 
 @bp.get("/api/posts/<post_id>")
@@ -243,6 +306,7 @@ def decide(post_id: str) -> Any:
         body.approve,
         body.reason,
         web.ports().reports.for_post(post_id),
+        web.ports().book.fits([post_id]).get(post_id, {}),
     )
     command = contracts.RecordDecision(
         post_id=post_id,

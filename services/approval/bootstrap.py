@@ -43,18 +43,19 @@ def real_ports(settings: Settings) -> Ports:
 
 def handler_map(ports: Ports) -> HandlerMap:
     book, reports, now = ports.book, ports.reports, ports.now
+    # The book also keeps what publishing answers: fit checks and delivery states.
     return {
         contracts.PostSubmitted: partial(
-            handlers.open_post, book=book, reports=reports, now=now
+            handlers.open_post, book=book, reports=reports, fits=book, now=now
         ),
         contracts.PhotoRedacted: partial(
-            handlers.photo_redacted, book=book, reports=reports, now=now
+            handlers.photo_redacted, book=book, reports=reports, fits=book, now=now
         ),
         contracts.PhotoRefused: partial(
             handlers.photo_refused, book=book, reports=reports, now=now
         ),
         contracts.RecordDecision: partial(
-            handlers.record_decision, book=book, reports=reports, now=now
+            handlers.record_decision, book=book, reports=reports, fits=book, now=now
         ),
         contracts.ReviseRedaction: partial(
             handlers.revision_requested, reports=reports
@@ -65,8 +66,16 @@ def handler_map(ports: Ports) -> HandlerMap:
         contracts.PublicationHeld: partial(
             handlers.publication_held, book=book, reports=reports, now=now
         ),
-        contracts.PostPublished: partial(handlers.post_published, book=book, now=now),
-        contracts.PublishFailed: partial(handlers.publish_failed, book=book, now=now),
+        contracts.PostFitChecked: partial(handlers.fit_checked, book=book, fits=book),
+        contracts.DeliveryUpdated: partial(
+            handlers.delivery_updated, book=book, deliveries=book
+        ),
+        contracts.PostPublished: partial(
+            handlers.post_published, book=book, deliveries=book, now=now
+        ),
+        contracts.PublishFailed: partial(
+            handlers.publish_failed, book=book, deliveries=book, now=now
+        ),
     }
 
 

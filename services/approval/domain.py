@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from shared.errors import ConflictError, ForbiddenError, InvalidInputError
 
@@ -257,9 +258,11 @@ def check_decision(
     approve: bool,
     reason: str,
     reports: dict[str, PhotoReport] | None = None,
+    fits: Mapping[str, Fit] | None = None,
 ) -> None:
     """Raise unless this person may decide this post now (rejecting needs a reason;
-    approving waits for every photo's newest revision)."""
+    approving waits for every photo's newest revision and needs the post to fit
+    every target account)."""
     if not approve and not reason.strip():
         raise ReasonRequiredError("say why the post is rejected")
     if approver_id == post.author_id:
@@ -270,6 +273,8 @@ def check_decision(
         )
     if approve and any(r.rerendering for r in (reports or {}).values()):
         raise RerenderingError("a photo is being re-rendered; approve it once shown")
+    if approve:
+        check_fit(post, fits or {})
 
 
 def check_revision(post: Post, approver_id: str) -> None:
@@ -290,8 +295,9 @@ def decide(
     reason: str,
     at: datetime,
     reports: dict[str, PhotoReport] | None = None,
+    fits: Mapping[str, Fit] | None = None,
 ) -> Post:
-    check_decision(post, approver_id, approve, reason, reports)
+    check_decision(post, approver_id, approve, reason, reports, fits)
     decided = move(
         post,
         APPROVED if approve else REJECTED,
@@ -420,3 +426,184 @@ def describe(scopes: Iterable[tuple[str, str | None, str]]) -> tuple[str, ...]:
         f"{purpose}/{platform or 'all platforms'}: {state.replace('_', ' ')}"
         for purpose, platform, state in scopes
     )
+
+
+# Whether the post fits each target account (issue 9 section 4): publishing checks
+# the caption with the account's footer, the images' number, formats, sizes and shape.
+# Nothing is ever shortened or cropped, so a post that does not fit every account
+# cannot be approved: the approver rejects it saying what to change.
+
+CHECKING, FITS, DOES_NOT_FIT, UNCHECKED = (
+    "checking",
+    "fits",
+    "does_not_fit",
+    "unchecked",
+)
+
+
+class DoesNotFitError(ConflictError):
+    code = "does_not_fit"
+
+    def __init__(self, reasons: Iterable[str]):
+        self.reasons = tuple(reasons)
+        super().__init__(
+            "This post does not fit every account it is for, and Safepost never "
+            "shortens a caption or crops a photo: "
+            + " ".join(self.reasons)
+            + " Reject it saying what to change; the teacher can submit it again."
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Publishing's answer for one target account; ``fits`` None: asked, not yet
+    answered (the page says "checking…")."""
+
+    account_id: str
+    fits: bool | None = None
+    platform: str = ""
+    name: str = ""
+    problems: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def state(self) -> str:
+        if self.fits is None:
+            return CHECKING
+        return FITS if self.fits else DOES_NOT_FIT
+
+
+def fit_state(fit: Fit | None) -> str:
+    """checking, fits, does_not_fit, or unchecked (never asked: an older post)."""
+    return UNCHECKED if fit is None else fit.state
+
+
+def misfits(post: Post, fits: Mapping[str, Fit]) -> list[str]:
+    """Each way the post does not fit one of its accounts, as a sentence naming the
+    account ("Trust X (x): The caption is 312 characters..."); empty if none."""
+    out = []
+    for account_id in post.accounts:
+        fit = fits.get(account_id)
+        if fit is None or fit.fits is not False:
+            continue
+        label = f"{fit.name or account_id} ({fit.platform or 'unknown'})"
+        for problem in fit.problems or ("It does not fit this account.",):
+            out.append(f"{label}: {problem}")
+    return out
+
+
+def check_fit(post: Post, fits: Mapping[str, Fit]) -> None:
+    """Raise while an answer says the post does not fit one of its accounts (it
+    would go out cut, cropped or not at all); a check still running does not stop
+    an approval (the page asks the approver to wait for it)."""
+    reasons = misfits(post, fits)
+    if reasons:
+        raise DoesNotFitError(reasons)
+
+
+# Each post's state per target account (issue 9 section 5), as publishing announces
+# it (``delivery.updated``, and ``post.published``/``post.publish_failed``).
+
+LIVE = "live"
+TAKEDOWN = ("taking_down", "taken_down", "takedown_failed", "manual_takedown_required")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The newest known state of a post on one account. ``timed``: from
+    ``delivery.updated`` (``at`` is publishing's time); else from a summary event
+    (``post.published`` / ``post.publish_failed``, ``at`` is when approval heard)."""
+
+    post_id: str
+    account_id: str
+    school_id: str
+    state: str
+    at: datetime
+    platform: str = ""
+    reason: str = ""
+    detail: str = ""
+    url: str = ""
+    attempts: int = 0
+    retry_at: datetime | None = None
+    timed: bool = True
+
+
+def newer(kept: Delivery | None, arrived: Delivery) -> bool:
+    """Whether ``arrived`` replaces ``kept``: a later ``delivery.updated`` wins (the
+    same or an older one changes nothing); a summary never overrides a timed state
+    (they carry no time), and among summaries only going live replaces a failure."""
+    if kept is None:
+        return True
+    if arrived.timed:
+        return not kept.timed or arrived.at > kept.at
+    return not kept.timed and arrived.state == LIVE and kept.state != LIVE
+
+
+def public_url(url: str) -> str:
+    """The live post's address if it is a web address; "" for anything else (a
+    folder's location is a server path: never shown)."""
+    return url if re.match(r"^https?://[^\s]+$", url) else ""
+
+
+# An absolute path of two or more parts (``/srv/x/y``, ``C:\x\y``), not inside a URL.
+_PATH = re.compile(r"(?<![\w:/.\\])(?:[A-Za-z]:)?(?:[/\\][^\s/\\'\"]+){2,}[/\\]?")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every server file path replaced by "(a file on the server)"."""
+    return _PATH.sub("(a file on the server)", text)
+
+
+WAIT_REASONS = {
+    "needs_reconnect": "the account needs reconnecting",
+    "rate_limited": "the platform asked us to slow down",
+    "site_not_approved": "the site is not on the trust's register of approved sites",
+    "account_disabled": "the account is disabled",
+    "checking_consent": "consent is being checked once more before it goes out",
+    "reconciling": "checking whether an earlier attempt went live",
+}
+RETRIES = ("", "retrying", "rate_limited")  # waits that end at a set time
+STATE_WORDS = {
+    "pending": "Queued to go out",
+    "sending": "Sending…",
+    "unconfirmed": "Someone must check whether it went live",
+    "held": "Held: consent changed before it went live",
+    "taking_down": "Being taken down",
+    "taken_down": "Taken down",
+    "manual_takedown_required": "Someone must take it down by hand on the platform",
+}
+
+
+def describe_delivery(d: Delivery) -> str:
+    """The state in plain words for the teacher and the approver (no server path)."""
+    if d.state == LIVE:
+        if d.platform == "folder":
+            return "Live — published to the school's folder"
+        return "Live — open it" if public_url(d.url) else "Live"
+    if d.state == "waiting":
+        return _waiting(d)
+    if d.state in ("failed", "takedown_failed"):
+        what = without_paths(d.detail.strip()) or _words(d.reason) or "no reason given"
+        first = "Failed" if d.state == "failed" else "Taking it down failed"
+        return f"{first}: {what}"
+    return STATE_WORDS.get(d.state, _words(d.state).capitalize() or "Unknown")
+
+
+def _waiting(d: Delivery) -> str:
+    retry = ""
+    if d.retry_at is not None and d.reason in RETRIES:
+        at = d.retry_at.strftime("%H:%M UTC")
+        retry = f"Retrying at {at} (attempt {d.attempts + 1})"
+    why = WAIT_REASONS.get(d.reason)
+    if why is None and d.reason not in ("", "retrying"):
+        why = _words(d.reason)
+    if why and retry:
+        return f"Waiting: {why}. {retry}"
+    return retry or f"Waiting: {why or 'it will be tried again'}"
+
+
+def _words(code: str) -> str:
+    return code.replace("_", " ").strip()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from services.approval import domain
-from services.approval.ports import PhotoReports, PostBook
+from services.approval.ports import DeliveryBoard, FitAnswers, PhotoReports, PostBook
 from shared import contracts
 from shared.errors import DomainError
 
@@ -17,10 +17,17 @@ Clock = Callable[[], datetime]
 
 
 def open_post(
-    event: contracts.PostSubmitted, *, book: PostBook, reports: PhotoReports, now: Clock
+    event: contracts.PostSubmitted,
+    *,
+    book: PostBook,
+    reports: PhotoReports,
+    fits: FitAnswers,
+    now: Clock,
 ) -> list[contracts.Message]:
-    """Create the post (status redacting); photos reported early settle it at once."""
-    if book.get(event.post_id) is None:
+    """Create the post (status redacting); photos reported early settle it at once,
+    and a post awaiting approval is checked against its accounts' limits."""
+    post = book.get(event.post_id)
+    if post is None:
         post = domain.new_post(
             event.post_id,
             event.school_id,
@@ -30,15 +37,22 @@ def open_post(
             tuple(p.photo_id for p in event.photos),
             now(),
         )
-        book.save(domain.settle_redaction(post, reports.for_post(post.post_id), now()))
-    return []
+        post = domain.settle_redaction(post, reports.for_post(post.post_id), now())
+        book.save(post)
+    return _check_fit(post, reports, fits)
 
 
 def photo_redacted(
-    event: contracts.PhotoRedacted, *, book: PostBook, reports: PhotoReports, now: Clock
+    event: contracts.PhotoRedacted,
+    *,
+    book: PostBook,
+    reports: PhotoReports,
+    fits: FitAnswers,
+    now: Clock,
 ) -> list[contracts.Message]:
     """Keep the photo's newest report; with every photo redacted the post awaits
-    approval. An older revision arriving late is ignored."""
+    approval and publishing is asked whether it fits each target account (again
+    after each re-rendering). An older revision arriving late is ignored."""
     faces = tuple(
         domain.Face(
             f.index, f.masked, f.reason, f.box, f.pupil_id, tuple(f.consent_versions)
@@ -65,7 +79,57 @@ def photo_redacted(
     report = domain.newest(kept, arrived)
     if report != kept:
         reports.put(report)
-    _settle(event.post_id, book=book, reports=reports, now=now)
+    post = _settle(event.post_id, book=book, reports=reports, now=now)
+    if post is None or report.revision != arrived.revision:
+        return []  # the post comes later (open_post asks), or this one is stale
+    return _check_fit(post, reports, fits)
+
+
+def _check_fit(
+    post: domain.Post, reports: PhotoReports, fits: FitAnswers
+) -> list[contracts.Message]:
+    """Ask publishing whether a post awaiting approval, with every photo's newest
+    rendering in, fits each target account; until it answers the page says
+    "checking…"."""
+    photos = reports.for_post(post.post_id)
+    if post.status != domain.AWAITING or not post.accounts:
+        return []
+    if any(r.rerendering for r in photos.values()):
+        return []  # asked again when the new rendering arrives
+    images = [
+        contracts.FitImage(photo_id=p, redacted_key=photos[p].redacted_key or "")
+        for p in post.photo_ids
+        if p in photos and photos[p].redacted
+    ]
+    if len(images) != len(post.photo_ids):
+        return []
+    fits.ask_fit(post.post_id, post.accounts)
+    return [
+        contracts.CheckFit(
+            post_id=post.post_id,
+            school_id=post.school_id,
+            caption=post.caption,
+            accounts=list(post.accounts),
+            images=images,
+        )
+    ]
+
+
+def fit_checked(
+    event: contracts.PostFitChecked, *, book: PostBook, fits: FitAnswers
+) -> list[contracts.Message]:
+    """Keep publishing's answer per target account, for the approver's page and
+    the approval rule (a post that does not fit every account is not approved)."""
+    post = book.get(event.post_id)
+    if post is None or post.school_id != event.school_id:
+        logger.warning("fit answer for unknown post %s ignored", event.post_id)
+        return []
+    answers = [
+        domain.Fit(a.account_id, a.fits, a.platform, a.name, tuple(a.problems), a.note)
+        for a in event.accounts
+        if a.account_id in post.accounts
+    ]
+    fits.answer_fit(post.post_id, answers)
     return []
 
 
@@ -114,9 +178,11 @@ def record_decision(
     *,
     book: PostBook,
     reports: PhotoReports,
+    fits: FitAnswers,
     now: Clock,
 ) -> list[contracts.Message]:
-    """Approve or reject a post awaiting approval; never by its author."""
+    """Approve or reject a post awaiting approval; never by its author, never while
+    an answer says it does not fit one of its accounts."""
     post = book.get(command.post_id)
     if post is None:
         logger.warning("decision for unknown post %s ignored", command.post_id)
@@ -130,6 +196,7 @@ def record_decision(
                 command.reason,
                 now(),
                 reports.for_post(post.post_id),
+                fits.fits([post.post_id]).get(post.post_id, {}),
             )
         except DomainError as exc:
             logger.warning("decision on post %s refused: %s", post.post_id, exc.code)
@@ -175,31 +242,104 @@ def record_decision(
 
 
 def post_published(
-    event: contracts.PostPublished, *, book: PostBook, now: Clock
+    event: contracts.PostPublished,
+    *,
+    book: PostBook,
+    deliveries: DeliveryBoard,
+    now: Clock,
 ) -> list[contracts.Message]:
-    """Published once every target account has it."""
+    """Published once every target account has it; the account shows it live
+    unless ``delivery.updated`` already said more."""
     post = book.get(event.post_id)
     if post is None:
         logger.warning("publication of unknown post %s ignored", event.post_id)
         return []
-    changed = domain.record_published(post, event.account, now())
+    at = now()
+    changed = domain.record_published(post, event.account, at)
     if changed != post:
         book.save(changed)
+    if event.account in post.accounts:
+        live = domain.Delivery(
+            post.post_id,
+            event.account,
+            post.school_id,
+            domain.LIVE,
+            at,
+            platform=event.target,
+            url=domain.public_url(event.location),
+            timed=False,
+        )
+        deliveries.record_delivery(live)
     return []
 
 
 def publish_failed(
-    event: contracts.PublishFailed, *, book: PostBook, now: Clock
+    event: contracts.PublishFailed,
+    *,
+    book: PostBook,
+    deliveries: DeliveryBoard,
+    now: Clock,
 ) -> list[contracts.Message]:
-    """A target account failed for good: the post failed (with the reason)."""
+    """A target account failed for good: the post failed (with the reason), and the
+    account shows the failure unless ``delivery.updated`` already said more."""
     post = book.get(event.post_id)
     if post is None:
         logger.warning("failure of unknown post %s ignored", event.post_id)
         return []
-    changed = domain.record_failed(post, event.account, event.reason, now())
+    at = now()
+    changed = domain.record_failed(post, event.account, event.reason, at)
     if changed != post:
         book.save(changed)
+    if event.account in post.accounts:
+        failed = domain.Delivery(
+            post.post_id,
+            event.account,
+            post.school_id,
+            "failed",
+            at,
+            reason=event.reason,
+            detail=event.detail,
+            timed=False,
+        )
+        deliveries.record_delivery(failed)
     return []
+
+
+def delivery_updated(
+    event: contracts.DeliveryUpdated, *, book: PostBook, deliveries: DeliveryBoard
+) -> list[contracts.Message]:
+    """Keep the post's newest state on the account (publishing's ``at`` orders them:
+    a redelivered or older update changes nothing). Only a web address is kept as
+    its link, never a server path."""
+    post = book.get(event.post_id)
+    if (
+        post is None
+        or post.school_id != event.school_id
+        or event.account_id not in post.accounts
+    ):
+        logger.warning("delivery update for unknown post %s ignored", event.post_id)
+        return []
+    state = domain.Delivery(
+        post.post_id,
+        event.account_id,
+        post.school_id,
+        event.state,
+        _utc(event.at),
+        platform=event.platform,
+        reason=event.reason,
+        detail=event.detail,
+        url=domain.public_url(event.url),
+        attempts=event.attempts,
+        retry_at=_utc(event.retry_at) if event.retry_at else None,
+    )
+    if deliveries.record_delivery(state):
+        logger.info("post %s on %s: %s", post.post_id, event.account_id, event.state)
+    return []
+
+
+def _utc(at: datetime) -> datetime:
+    """Publishing sends aware times; a naive one is read as UTC."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _settle(

@@ -1,13 +1,38 @@
-"""Ports approval needs: its posts and the photo reports from redaction."""
+"""Ports approval needs: its posts (with what publishing said of them: whether they
+fit each target account, their state on each) and the photo reports from redaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
-from services.approval.domain import PhotoReport, Post
+from services.approval.domain import Delivery, Fit, PhotoReport, Post
 
 
-class PostBook(Protocol):
+class FitAnswers(Protocol):
+    def ask_fit(self, post_id: str, accounts: Sequence[str]) -> None:
+        """A fit check was asked: each account's earlier answer is set aside until
+        the new one comes ("checking…")."""
+
+    def answer_fit(self, post_id: str, fits: Sequence[Fit]) -> None:
+        """Keep publishing's answer per account (replacing the one kept)."""
+
+    def fits(self, post_ids: Sequence[str]) -> dict[str, dict[str, Fit]]:
+        """Post id -> account id -> answer (or question still open)."""
+
+
+class DeliveryBoard(Protocol):
+    def record_delivery(self, delivery: Delivery) -> bool:
+        """Keep this state of the post on the account unless the kept one is as new
+        (``domain.newer``), in one transaction; True if it was kept."""
+
+    def deliveries(self, post_ids: Sequence[str]) -> dict[str, dict[str, Delivery]]:
+        """Post id -> account id -> newest state."""
+
+
+class PostBook(FitAnswers, DeliveryBoard, Protocol):
+    """Approval's posts. The same store keeps what publishing answers about them."""
+
     def get(self, post_id: str) -> Post | None:
         """The post with its history, or None."""
 

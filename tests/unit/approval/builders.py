@@ -131,12 +131,18 @@ def decision(
     )
 
 
-def awaiting(rig: Rig, post_id: str = "p1", **kwargs: Any) -> None:
-    """A post whose photos are all redacted: awaiting approval."""
+def awaiting(
+    rig: Rig, post_id: str = "p1", *, checked: bool = True, **kwargs: Any
+) -> None:
+    """A post whose photos are all redacted: awaiting approval (and, if
+    ``checked``, publishing answered that it fits every account)."""
     school = kwargs.get("school", "north")
     rig.handle(submitted(post_id, **kwargs))
     for photo in kwargs.get("photos", ("ph1",)):
         rig.handle(redacted(photo, post_id, school))
+    if checked:
+        accounts = kwargs.get("accounts", ("newsroom",))
+        rig.handle(fit_checked(post_id, *(a_fit(a) for a in accounts), school=school))
 
 
 def an_identity(*roles: tuple[str, str], user_id: str = "u-approver") -> auth.Identity:
@@ -155,3 +161,51 @@ def bearer(identity: auth.Identity) -> dict[str, str]:
 
 APPROVER = an_identity(("north", "approver"))
 TEACHER = an_identity(("north", "teacher"), user_id=AUTHOR)
+
+
+def a_fit(
+    account_id: str = "newsroom",
+    *problems: str,
+    platform: str = "folder",
+    name: str = "",
+    note: str = "",
+) -> contracts.AccountFit:
+    """Publishing's answer for one account: it fits unless there are problems."""
+    return contracts.AccountFit(
+        account_id=account_id,
+        platform=platform,
+        name=name or f"{account_id.title()} {platform}",
+        fits=not problems,
+        problems=list(problems),
+        note=note,
+    )
+
+
+def fit_checked(
+    post_id: str = "p1", *fits: contracts.AccountFit, school: str = "north"
+) -> contracts.PostFitChecked:
+    return contracts.PostFitChecked(
+        post_id=post_id, school_id=school, accounts=list(fits or (a_fit(),))
+    )
+
+
+def delivery(
+    state: str = "live",
+    *,
+    post_id: str = "p1",
+    account: str = "newsroom",
+    platform: str = "facebook",
+    minute: int = 0,
+    school: str = "north",
+    **kwargs: Any,
+) -> contracts.DeliveryUpdated:
+    """Publishing's news of the post on one account, ``minute`` minutes past 10."""
+    return contracts.DeliveryUpdated(
+        post_id=post_id,
+        school_id=school,
+        account_id=account,
+        platform=platform,
+        state=state,
+        at=datetime(2030, 1, 1, 10, minute, tzinfo=UTC),
+        **kwargs,
+    )

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from services.approval.domain import PhotoReport, Post
+from collections.abc import Sequence
+from dataclasses import replace
+
+from services.approval.domain import Delivery, Fit, PhotoReport, Post, newer
 
 
 class InMemoryPostBook:
     def __init__(self) -> None:
         self.posts: dict[str, Post] = {}
         self.saves = 0
+        self.fit_answers: dict[tuple[str, str], Fit] = {}
+        self.states: dict[tuple[str, str], Delivery] = {}
 
     def get(self, post_id: str) -> Post | None:
         return self.posts.get(post_id)
@@ -33,6 +38,38 @@ class InMemoryPostBook:
             and (status is None or p.status == status)
         ]
         return sorted(found, key=lambda p: p.created_at, reverse=True)[:limit]
+
+    def ask_fit(self, post_id: str, accounts: Sequence[str]) -> None:
+        for account_id in accounts:
+            kept = self.fit_answers.get((post_id, account_id), Fit(account_id))
+            self.fit_answers[(post_id, account_id)] = replace(
+                kept, fits=None, problems=(), note=""
+            )
+
+    def answer_fit(self, post_id: str, fits: Sequence[Fit]) -> None:
+        for fit in fits:
+            self.fit_answers[(post_id, fit.account_id)] = fit
+
+    def fits(self, post_ids: Sequence[str]) -> dict[str, dict[str, Fit]]:
+        out: dict[str, dict[str, Fit]] = {}
+        for (post_id, account_id), fit in self.fit_answers.items():
+            if post_id in post_ids:
+                out.setdefault(post_id, {})[account_id] = fit
+        return out
+
+    def record_delivery(self, delivery: Delivery) -> bool:
+        key = (delivery.post_id, delivery.account_id)
+        if not newer(self.states.get(key), delivery):
+            return False
+        self.states[key] = delivery
+        return True
+
+    def deliveries(self, post_ids: Sequence[str]) -> dict[str, dict[str, Delivery]]:
+        out: dict[str, dict[str, Delivery]] = {}
+        for (post_id, account_id), state in self.states.items():
+            if post_id in post_ids:
+                out.setdefault(post_id, {})[account_id] = state
+        return out
 
 
 class InMemoryPhotoReports:

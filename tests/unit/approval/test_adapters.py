@@ -53,3 +53,77 @@ def test_a_photo_report_is_replaced_not_doubled(tmp_path):
     reports.put(report)
 
     assert reports.for_post("p1") == {"ph1": report}
+
+
+def test_a_fit_question_then_its_answer_are_kept_per_post_and_account(tmp_path):
+    book = adapters.SqlPostBook(an_engine(tmp_path))
+    answer = domain.Fit("tweets", False, "x", "Trust X", ("Too long.",), "X charges")
+
+    book.ask_fit("p1", ["newsroom", "tweets"])
+    asked = book.fits(["p1"])
+    book.answer_fit("p1", [answer, domain.Fit("newsroom", True, "folder", "News")])
+    book.answer_fit("p1", [answer])
+    book.ask_fit("p2", ["newsroom"])
+
+    assert asked == {
+        "p1": {
+            "newsroom": domain.Fit("newsroom"),
+            "tweets": domain.Fit("tweets"),
+        }
+    }
+    assert book.fits(["p1", "p2", "p3"]) == {
+        "p1": {
+            "newsroom": domain.Fit("newsroom", True, "folder", "News"),
+            "tweets": answer,
+        },
+        "p2": {"newsroom": domain.Fit("newsroom")},
+    }
+    assert book.fits([]) == {}
+
+
+def test_asking_again_sets_the_answer_aside_but_keeps_the_accounts_name(tmp_path):
+    book = adapters.SqlPostBook(an_engine(tmp_path))
+    book.answer_fit("p1", [domain.Fit("tweets", False, "x", "Trust X", ("No.",))])
+
+    book.ask_fit("p1", ["tweets"])
+
+    assert book.fits(["p1"])["p1"]["tweets"] == domain.Fit(
+        "tweets", None, "x", "Trust X"
+    )
+
+
+def a_delivery(state: str, minute: int = 0, **kwargs) -> domain.Delivery:
+    at = AT.replace(minute=minute)
+    return domain.Delivery("p1", "page", "north", state, at, "facebook", **kwargs)
+
+
+def test_the_newest_delivery_state_wins_and_an_older_one_changes_nothing(tmp_path):
+    book = adapters.SqlPostBook(an_engine(tmp_path))
+    waiting = a_delivery(
+        "waiting", 1, reason="retrying", attempts=1, retry_at=AT.replace(minute=6)
+    )
+    live = a_delivery("live", 2, url="https://facebook.com/1", attempts=2)
+
+    assert book.record_delivery(waiting)
+    assert book.deliveries(["p1"]) == {"p1": {"page": waiting}}
+    assert book.record_delivery(live)
+    assert not book.record_delivery(waiting)
+    assert not book.record_delivery(live)
+
+    assert book.deliveries(["p1", "p2"]) == {"p1": {"page": live}}
+    assert book.deliveries([]) == {}
+
+
+def test_a_summary_fills_in_until_a_timed_update_comes(tmp_path):
+    book = adapters.SqlPostBook(an_engine(tmp_path))
+    failed = a_delivery("failed", 30, reason="media_rejected", timed=False)
+    summary_live = a_delivery("live", 31, timed=False)
+    timed = a_delivery("taken_down", 0)
+
+    assert book.record_delivery(failed)
+    assert book.record_delivery(summary_live)
+    assert not book.record_delivery(failed)
+    assert book.record_delivery(timed)
+    assert not book.record_delivery(summary_live)
+
+    assert book.deliveries(["p1"])["p1"]["page"] == timed
