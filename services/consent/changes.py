@@ -7,7 +7,7 @@ school does) with every purpose ``no_consent``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 
 from services.consent import domain
 from shared import contracts
@@ -45,6 +45,7 @@ def consent_changed(
         scopes=scopes,
         effective_on=today,
         take_down=cause == "recorded" and any(s.state != "granted" for s in scopes),
+        changed_at=datetime.now(UTC),
     )
 
 
@@ -63,6 +64,7 @@ def restricted(
         ],
         effective_on=today,
         take_down=take_down,
+        changed_at=datetime.now(UTC),
     )
 
 
@@ -72,6 +74,7 @@ def expired(
     assert record.expires_on is not None
     return contracts.ConsentChanged(
         take_down=take_down,
+        changed_at=datetime.now(UTC),
         school_id=school_id,
         pupil_id=record.pupil_id,
         cause="expired",

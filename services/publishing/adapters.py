@@ -90,6 +90,50 @@ deliveries = sa.Table(
     sa.Column("sending_since", UtcDateTime, nullable=True),
     sa.Column("live_at", UtcDateTime, nullable=True),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
+    # 0004
+    sa.Column("takedown_id", sa.String(36), nullable=True),
+    sa.Column("taken_down_at", UtcDateTime, nullable=True),
+    sa.Index("ix_deliveries_takedown", "takedown_id"),
+)
+
+shown_pupils = sa.Table(
+    "shown_pupils",
+    metadata,
+    sa.Column("post_id", sa.String(36), primary_key=True),
+    sa.Column("round", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("pupil_id", sa.String(64), primary_key=True),
+    sa.Column("school_id", sa.String(40), nullable=False),
+    sa.Index("ix_publishing_shown_pupil", "school_id", "pupil_id"),
+)
+
+takedowns = sa.Table(
+    "takedowns",
+    metadata,
+    sa.Column("takedown_id", sa.String(36), primary_key=True),
+    sa.Column("school_id", sa.String(40), nullable=False, index=True),
+    sa.Column("pupil_id", sa.String(64), nullable=True, index=True),
+    sa.Column("reason", sa.String(40), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("by", sa.String(64), nullable=True),
+    sa.Column("changed_at", UtcDateTime, nullable=True),
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+    sa.Column("completed_at", UtcDateTime, nullable=True),
+)
+
+manual_takedowns = sa.Table(
+    "manual_takedowns",
+    metadata,
+    sa.Column("post_id", sa.String(36), primary_key=True),
+    sa.Column("account_id", sa.String(64), primary_key=True),
+    sa.Column("school_id", sa.String(40), nullable=False, index=True),
+    sa.Column("owner", sa.String(64), nullable=False, server_default=""),
+    sa.Column("url", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("opened_at", UtcDateTime, nullable=False),
+    sa.Column("escalated_at", UtcDateTime, nullable=True),
+    sa.Column("closed_at", UtcDateTime, nullable=True),
+    sa.Column("closed_by", sa.String(64), nullable=True),
+    sa.Column("confirmation", sa.Text, nullable=False, server_default=""),
 )
 
 
@@ -370,6 +414,16 @@ class SqlDeliveryLog:
                 ).rowcount
             )
 
+    def for_post(self, post_id: str) -> list[domain.Delivery]:
+        query = deliveries.select().where(deliveries.c.post_id == post_id)
+        with self.engine.connect() as conn:
+            return [_delivery(r._mapping) for r in conn.execute(query)]
+
+    def with_takedown(self, takedown_id: str) -> list[domain.Delivery]:
+        query = deliveries.select().where(deliveries.c.takedown_id == takedown_id)
+        with self.engine.connect() as conn:
+            return [_delivery(r._mapping) for r in conn.execute(query)]
+
     def settle(
         self, delivery: domain.Delivery, messages: Sequence[contracts.Message]
     ) -> None:
@@ -389,35 +443,7 @@ class SqlDeliveryLog:
                         **values,
                     )
                 )
-            for n, message in enumerate(messages):
-                envelope_id = contracts.deterministic_id(
-                    SERVICE,
-                    message.TYPE,
-                    delivery.post_id,
-                    delivery.account_id,
-                    str(delivery.round),
-                    delivery.status,
-                    str(delivery.attempts),
-                    delivery.at.isoformat(),
-                    str(n),
-                )
-                if conn.execute(
-                    sa.select(outbox.c.envelope_id).where(
-                        outbox.c.envelope_id == envelope_id
-                    )
-                ).first():
-                    continue
-                envelope = contracts.seal(
-                    message, producer=SERVICE, message_id=envelope_id
-                )
-                conn.execute(
-                    outbox.insert().values(
-                        envelope_id=envelope.id,
-                        type=envelope.type,
-                        body=envelope.model_dump_json(),
-                        created_at=utcnow(),
-                    )
-                )
+            _emit_once(conn, delivery, messages)
 
     def recent(
         self,
@@ -433,6 +459,38 @@ class SqlDeliveryLog:
             query = query.where(deliveries.c.post_id == post_id)
         with self.engine.connect() as conn:
             return [_delivery(r._mapping) for r in conn.execute(query)]
+
+
+def _emit_once(
+    conn: Connection, delivery: domain.Delivery, messages: Sequence[contracts.Message]
+) -> None:
+    """The messages a delivery's transition owes, with ids fixed by the transition
+    (the same transition settled twice writes them once)."""
+    for n, message in enumerate(messages):
+        envelope_id = contracts.deterministic_id(
+            SERVICE,
+            message.TYPE,
+            delivery.post_id,
+            delivery.account_id,
+            str(delivery.round),
+            delivery.status,
+            str(delivery.attempts),
+            delivery.at.isoformat(),
+            str(n),
+        )
+        if conn.execute(
+            sa.select(outbox.c.envelope_id).where(outbox.c.envelope_id == envelope_id)
+        ).first():
+            continue
+        envelope = contracts.seal(message, producer=SERVICE, message_id=envelope_id)
+        conn.execute(
+            outbox.insert().values(
+                envelope_id=envelope.id,
+                type=envelope.type,
+                body=envelope.model_dump_json(),
+                created_at=utcnow(),
+            )
+        )
 
 
 def _delivery_values(delivery: domain.Delivery) -> dict[str, Any]:
@@ -451,6 +509,8 @@ def _delivery_values(delivery: domain.Delivery) -> dict[str, Any]:
         "detail": delivery.detail,
         "sending_since": delivery.sending_since,
         "live_at": delivery.live_at,
+        "takedown_id": delivery.takedown_id,
+        "taken_down_at": delivery.taken_down_at,
     }
 
 
@@ -684,6 +744,8 @@ def _delivery(row: Any) -> domain.Delivery:
         detail=row["detail"] or "",
         sending_since=row["sending_since"],
         live_at=row["live_at"],
+        takedown_id=row["takedown_id"],
+        taken_down_at=row["taken_down_at"],
     )
 
 
@@ -748,3 +810,206 @@ class SqlOAuthStates:
                     oauth_states.delete().where(oauth_states.c.created_at < before)
                 ).rowcount
             )
+
+
+class SqlTakedowns:
+    """Who each approved round shows, takedowns and manual takedown tasks."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def show(
+        self, post_id: str, round_: int, school_id: str, pupils: Sequence[str]
+    ) -> None:
+        rows = [
+            {"post_id": post_id, "round": round_, "pupil_id": p, "school_id": school_id}
+            for p in sorted(set(pupils))
+        ]
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            known = {
+                r.pupil_id
+                for r in conn.execute(
+                    sa.select(shown_pupils.c.pupil_id).where(
+                        shown_pupils.c.post_id == post_id,
+                        shown_pupils.c.round == round_,
+                    )
+                )
+            }
+            new = [r for r in rows if r["pupil_id"] not in known]
+            if new:
+                conn.execute(shown_pupils.insert(), new)
+
+    def posts_showing(self, school_id: str, pupil_id: str) -> list[tuple[str, int]]:
+        query = (
+            sa.select(shown_pupils.c.post_id, shown_pupils.c.round)
+            .where(
+                shown_pupils.c.school_id == school_id,
+                shown_pupils.c.pupil_id == pupil_id,
+            )
+            .order_by(shown_pupils.c.post_id, shown_pupils.c.round)
+        )
+        with self.engine.connect() as conn:
+            return [(r.post_id, r.round) for r in conn.execute(query)]
+
+    def open(self, takedown: domain.Takedown) -> bool:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    takedowns.insert().values(
+                        takedown_id=takedown.takedown_id,
+                        school_id=takedown.school_id,
+                        pupil_id=takedown.pupil_id,
+                        reason=takedown.reason,
+                        detail=takedown.detail,
+                        by=takedown.by,
+                        changed_at=takedown.changed_at,
+                        requested_at=takedown.requested_at,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def get(self, takedown_id: str) -> domain.Takedown | None:
+        query = takedowns.select().where(takedowns.c.takedown_id == takedown_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _takedown(row._mapping) if row else None
+
+    def complete(
+        self, takedown_id: str, at: datetime, message: contracts.Message
+    ) -> bool:
+        """Mark it complete with its message, once (True for the caller that did)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                takedowns.update()
+                .where(
+                    takedowns.c.takedown_id == takedown_id,
+                    takedowns.c.completed_at.is_(None),
+                )
+                .values(completed_at=at)
+            ).rowcount
+            if done:
+                _emit(conn, message)
+            return bool(done)
+
+    def open_manual(self, task: domain.ManualTask, message: contracts.Message) -> None:
+        key = (
+            manual_takedowns.c.post_id == task.post_id,
+            manual_takedowns.c.account_id == task.account_id,
+        )
+        values = {
+            "school_id": task.school_id,
+            "owner": task.owner,
+            "url": task.url,
+            "reason": task.reason,
+            "opened_at": task.opened_at,
+            "escalated_at": None,
+            "closed_at": None,
+            "closed_by": None,
+            "confirmation": "",
+        }
+        with self.engine.begin() as conn:
+            row = conn.execute(manual_takedowns.select().where(*key)).first()
+            if row is not None and row.closed_at is None:
+                return  # already open
+            if row is None:
+                conn.execute(
+                    manual_takedowns.insert().values(
+                        post_id=task.post_id, account_id=task.account_id, **values
+                    )
+                )
+            else:
+                conn.execute(manual_takedowns.update().where(*key).values(**values))
+            _emit(conn, message)
+
+    def manual(
+        self, *, schools: set[str] | None = None, open_only: bool = True
+    ) -> list[domain.ManualTask]:
+        query = manual_takedowns.select().order_by(manual_takedowns.c.opened_at)
+        if schools is not None:
+            query = query.where(manual_takedowns.c.school_id.in_(sorted(schools)))
+        if open_only:
+            query = query.where(manual_takedowns.c.closed_at.is_(None))
+        with self.engine.connect() as conn:
+            return [_manual(r._mapping) for r in conn.execute(query)]
+
+    def escalate(
+        self, post_id: str, account_id: str, at: datetime, message: contracts.Message
+    ) -> bool:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                manual_takedowns.update()
+                .where(
+                    manual_takedowns.c.post_id == post_id,
+                    manual_takedowns.c.account_id == account_id,
+                    manual_takedowns.c.escalated_at.is_(None),
+                    manual_takedowns.c.closed_at.is_(None),
+                )
+                .values(escalated_at=at)
+            ).rowcount
+            if done:
+                _emit(conn, message)
+            return bool(done)
+
+    def close_manual(
+        self,
+        post_id: str,
+        account_id: str,
+        by: str,
+        confirmation: str,
+        at: datetime,
+    ) -> domain.ManualTask | None:
+        """Close an open task (None if none is open)."""
+        key = (
+            manual_takedowns.c.post_id == post_id,
+            manual_takedowns.c.account_id == account_id,
+            manual_takedowns.c.closed_at.is_(None),
+        )
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                manual_takedowns.update()
+                .where(*key)
+                .values(closed_at=at, closed_by=by, confirmation=confirmation)
+            ).rowcount
+            if not done:
+                return None
+            row = conn.execute(
+                manual_takedowns.select().where(
+                    manual_takedowns.c.post_id == post_id,
+                    manual_takedowns.c.account_id == account_id,
+                )
+            ).one()
+        return _manual(row._mapping)
+
+
+def _takedown(row: Any) -> domain.Takedown:
+    return domain.Takedown(
+        takedown_id=row["takedown_id"],
+        school_id=row["school_id"],
+        reason=row["reason"],
+        requested_at=row["requested_at"],
+        pupil_id=row["pupil_id"],
+        detail=row["detail"] or "",
+        by=row["by"],
+        changed_at=row["changed_at"],
+        completed_at=row["completed_at"],
+    )
+
+
+def _manual(row: Any) -> domain.ManualTask:
+    return domain.ManualTask(
+        post_id=row["post_id"],
+        account_id=row["account_id"],
+        school_id=row["school_id"],
+        reason=row["reason"],
+        opened_at=row["opened_at"],
+        owner=row["owner"] or "",
+        url=row["url"] or "",
+        escalated_at=row["escalated_at"],
+        closed_at=row["closed_at"],
+        closed_by=row["closed_by"],
+        confirmation=row["confirmation"] or "",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.publishing import api, media_api
+from services.publishing import api, media_api, takedown_api
 from services.publishing.bootstrap import SERVICE, Ports, ready_checks, real_ports
 from shared import web
 from shared.config import Settings
@@ -21,4 +21,5 @@ def create_app(ports: Ports | None = None, settings: Settings | None = None) -> 
         ready_checks=ready_checks(ports),
     )
     app.register_blueprint(media_api.bp)
+    app.register_blueprint(takedown_api.bp)
     return app

@@ -9,13 +9,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from services.publishing import adapters, delivery, domain, fit, handlers
+from services.publishing import (
+    adapters,
+    delivery,
+    domain,
+    fit,
+    handlers,
+    takedown,
+)
 from services.publishing.platforms.base import Adapter, Credentials, Destination
 from services.publishing.ports import (
     AccountDirectory,
     Approvals,
     DeliveryLog,
     SiteRegister,
+    Takedowns,
     Tokens,
 )
 from shared import contracts, db
@@ -40,6 +48,7 @@ class Ports:
     now: Callable[[], datetime] = db.utcnow
     ready: dict[str, Callable[[], None]] = field(default_factory=dict)
     sites: SiteRegister | None = None  # the trust's register of approved sites
+    takedowns: Takedowns | None = None  # who rounds show, takedowns, manual tasks
     tokens: Tokens | None = None  # accounts' tokens, encrypted at rest
     vault: Any = None  # services.publishing.vault.TokenVault
     # The platforms' app credentials, API bases and versions (Settings.platform_env)
@@ -151,6 +160,7 @@ def delivery_engine(ports: Ports) -> delivery.Engine:
         destination=partial(destination, ports),
         sites=ports.sites,
         tokens=ports.tokens,
+        takedowns=ports.takedowns,
         media_url=media_signer(ports),
         policy=ports.policy,
         now=ports.now,
@@ -168,6 +178,7 @@ def real_ports(settings: Settings) -> Ports:
     vault = TokenVault(settings.token_keys) if settings.token_keys else None
     return Ports(
         sites=adapters.SqlSiteRegister(engine),
+        takedowns=adapters.SqlTakedowns(engine),
         tokens=adapters.SqlTokens(engine, vault) if vault else None,
         vault=vault,
         oauth_states=adapters.SqlOAuthStates(engine, vault) if vault else None,
@@ -189,7 +200,10 @@ def real_ports(settings: Settings) -> Ports:
 
 def handler_map(ports: Ports) -> HandlerMap:
     publish = partial(
-        handlers.publish_post, approvals=ports.approvals, deliveries=ports.deliveries
+        handlers.publish_post,
+        approvals=ports.approvals,
+        deliveries=ports.deliveries,
+        takedowns=ports.takedowns,
     )
     cleared = partial(
         handlers.consent_verified,
@@ -207,8 +221,26 @@ def handler_map(ports: Ports) -> HandlerMap:
         contracts.PostApproved: publish,
         contracts.PostConsentVerified: cleared,
         contracts.PostRecalled: recalled,
+        **_takedown_handlers(ports),
         **fit.handlers(ports),
     }
+
+
+def _takedown_handlers(ports: Ports) -> HandlerMap:
+    if ports.takedowns is None:
+        return {}
+    takedowns = ports.takedowns
+
+    def consent_changed(event: contracts.ConsentChanged) -> list[contracts.Message]:
+        return takedown.consent_changed(
+            event,
+            takedowns=takedowns,
+            deliveries=ports.deliveries,
+            accounts=ports.accounts,
+            now=ports.now(),
+        )
+
+    return {contracts.ConsentChanged: consent_changed}
 
 
 def ready_checks(ports: Ports) -> dict[str, Callable[[], None]]:

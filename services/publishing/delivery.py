@@ -60,6 +60,7 @@ from services.publishing.ports import (
     Approvals,
     DeliveryLog,
     SiteRegister,
+    Takedowns,
     Tokens,
 )
 from shared import contracts
@@ -120,6 +121,7 @@ class Engine:
     destination: Callable[[domain.Account, Credentials | None], Destination]
     sites: SiteRegister | None = None
     tokens: Tokens | None = None
+    takedowns: Takedowns | None = None
     media_url: Callable[[str], str | None] = lambda key: None
     policy: Policy = field(default_factory=Policy)
     now: Callable[[], datetime] = lambda: datetime.now().astimezone()
@@ -178,6 +180,11 @@ def run_due(engine: Engine, limit: int = 50) -> int:
 
 
 def step(engine: Engine, delivery: domain.Delivery) -> None:
+    if delivery.status in (domain.TAKING_DOWN, domain.TAKEDOWN_FAILED):
+        from services.publishing import takedown  # it builds on this module
+
+        takedown.take_down(engine, delivery)
+        return
     approval = engine.approvals.get(delivery.post_id, delivery.round)
     if approval is None or approval.event is None:
         _settle(engine, replace(delivery, status=domain.FAILED, reason="no_approval"))
@@ -431,11 +438,15 @@ def reconcile(engine: Engine, delivery: domain.Delivery, approval: Approval) -> 
         return
     # Looked long enough: it was not created. Sending again is safe, unless the
     # round was stopped meanwhile (consent changed): then it is held.
-    if approval.state in (domain.RECALLED, domain.ROUND_HELD):
+    if approval.state in (domain.RECALLED, domain.ROUND_HELD) or claimed.takedown_id:
         _settle(
             engine,
             replace(claimed, status=domain.HELD, reason="held", next_attempt_at=None),
         )
+        if claimed.takedown_id:
+            from services.publishing import takedown
+
+            takedown.maybe_complete(engine, claimed.takedown_id)
         return
     logger.info(
         "post %s not on %s: sending again", delivery.post_id, account.account_id
@@ -542,6 +553,11 @@ def confirm(
             next_attempt_at=None,
         )
         _settle(engine, done, [_published(done, account)])
+        if done.takedown_id:
+            done = replace(
+                done, status=domain.TAKING_DOWN, reason="try:0", next_attempt_at=now
+            )
+            _settle(engine, done)
         return done
     again = replace(
         delivery, status=domain.PENDING, reason="", next_attempt_at=now, at=now
@@ -575,6 +591,17 @@ def _went_live(
     )
     _settle(engine, done, [_published(done, account)])
     logger.info("post %s live on %s", delivery.post_id, account.account_id)
+    if done.takedown_id:  # consent changed while it was being sent: down it comes
+        _settle(
+            engine,
+            replace(
+                done,
+                status=domain.TAKING_DOWN,
+                reason="try:0",
+                next_attempt_at=now,
+                at=engine.now(),
+            ),
+        )
 
 
 def _published(

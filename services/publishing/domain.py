@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePath
@@ -21,8 +21,13 @@ SCHOOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,39}$")
 PENDING, SENDING, LIVE, WAITING = "pending", "sending", "live", "waiting"
 RECONCILING, UNCONFIRMED, FAILED, HELD = "reconciling", "unconfirmed", "failed", "held"
 STARTED, DONE = SENDING, LIVE  # the names before deliveries retried
-DUE = (PENDING, WAITING, RECONCILING)  # picked up by the delivery loop when due
-FINAL = (LIVE, FAILED, HELD)
+# Taking a live copy down: live -> taking_down -> taken_down | takedown_failed
+# (retried) | manual_takedown_required (a person removes it, and says so).
+TAKING_DOWN, TAKEN_DOWN = "taking_down", "taken_down"
+TAKEDOWN_FAILED, MANUAL = "takedown_failed", "manual_takedown_required"
+# picked up by the delivery loop when due
+DUE = (PENDING, WAITING, RECONCILING, TAKING_DOWN, TAKEDOWN_FAILED)
+FINAL = (LIVE, FAILED, HELD, TAKEN_DOWN)
 UNSETTLED = (LIVE, SENDING, RECONCILING, UNCONFIRMED)  # may be on the platform
 # An approval round, as publishing keeps it until it goes out.
 VERIFYING, CLEARED, ROUND_HELD, RECALLED = "verifying", "cleared", "held", "recalled"
@@ -112,6 +117,8 @@ class Delivery:
     detail: str = ""  # the platform's own words when it refused
     sending_since: datetime | None = None
     live_at: datetime | None = None
+    takedown_id: str | None = None  # the takedown this copy is to come down for
+    taken_down_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -154,3 +161,52 @@ def folder_path(account: Account, publish_root: PurePath | None) -> PurePath | N
 def within(path: PurePath, root: PurePath) -> bool:
     """Whether ``path`` (absolute, without ``..``) lies inside ``root``."""
     return path.is_absolute() and ".." not in path.parts and path.is_relative_to(root)
+
+
+@dataclass(frozen=True)
+class Takedown:
+    """Live copies to come down for one reason: a consent change for a pupil (id
+    only), or a person's request."""
+
+    takedown_id: str
+    school_id: str
+    reason: str  # withdrawn | no_longer_shown | expired | on_request
+    requested_at: datetime
+    pupil_id: str | None = None
+    detail: str = ""
+    by: str | None = None
+    changed_at: datetime | None = None  # when the consent change was saved
+    completed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ManualTask:
+    """A copy a platform would not delete: a person must remove it and say so."""
+
+    post_id: str
+    account_id: str
+    school_id: str
+    reason: str
+    opened_at: datetime
+    owner: str = ""
+    url: str = ""
+    escalated_at: datetime | None = None
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    confirmation: str = ""
+
+
+Scope = tuple[str, str | None]  # (purpose, platform or None: the whole purpose)
+
+
+def affected(account: Account | None, scopes: Sequence[Scope]) -> bool:
+    """Whether a takedown for these consent scopes concerns this account: its
+    purpose, and either the whole purpose or the account's own platform. Unknown
+    account: yes (fail closed)."""
+    if account is None:
+        return True
+    return any(
+        purpose == account.purpose
+        and (platform is None or platform == account.consent_platform)
+        for purpose, platform in scopes
+    )

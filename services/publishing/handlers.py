@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from services.publishing import delivery, domain
-from services.publishing.ports import Approvals, DeliveryLog
+from services.publishing.ports import Approvals, DeliveryLog, Takedowns
 from shared import contracts
 
 logger = logging.getLogger(__name__)
@@ -21,6 +21,7 @@ def publish_post(
     *,
     approvals: Approvals,
     deliveries: DeliveryLog,
+    takedowns: Takedowns | None = None,
 ) -> list[contracts.Message]:
     """An approved post is not sent yet: first the final gate asks consent whether
     the decisions the approver saw are still current (``consent.verify_post``).
@@ -30,6 +31,13 @@ def publish_post(
         logger.info("post %s: approval round %d is stale", event.post_id, event.round)
         return []
     kept = approvals.open(event)
+    if takedowns is not None:  # who this round shows, for takedowns (ids only)
+        takedowns.show(
+            event.post_id,
+            event.round,
+            event.school_id,
+            [face.pupil_id for image in event.images for face in image.shown],
+        )
     if kept.state in (domain.RECALLED, domain.ROUND_HELD):
         logger.info("post %s round %d was %s", event.post_id, event.round, kept.state)
         return []

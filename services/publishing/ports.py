@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from services.publishing.domain import Account, Delivery, Publication, Site
+from services.publishing.domain import (
+    Account,
+    Delivery,
+    ManualTask,
+    Publication,
+    Site,
+    Takedown,
+)
 from services.publishing.platforms.base import Credentials
 from shared import contracts
 
@@ -52,6 +59,12 @@ class DeliveryLog(Protocol):
     def claim(self, expected: Delivery, claimed: Delivery) -> bool:
         """Replace ``expected`` by ``claimed`` only if the row is still exactly
         ``expected`` (status, attempts, time): one worker wins."""
+
+    def for_post(self, post_id: str) -> list[Delivery]:
+        """Every account's marker of this post."""
+
+    def with_takedown(self, takedown_id: str) -> list[Delivery]:
+        """The copies a takedown concerns."""
 
     def settle(self, delivery: Delivery, messages: Sequence[contracts.Message]) -> None:
         """Record the delivery's new state and the messages it owes (to the outbox,
@@ -152,3 +165,44 @@ class OAuthStates(Protocol):
 
     def purge(self, before: datetime) -> int:
         """Forget authorisations started before ``before``; how many."""
+
+
+class Takedowns(Protocol):
+    """Who each approved round shows (ids), takedowns and manual takedown tasks."""
+
+    def show(
+        self, post_id: str, round_: int, school_id: str, pupils: Sequence[str]
+    ) -> None:
+        """Remember the pupils an approved round shows unmasked."""
+
+    def posts_showing(self, school_id: str, pupil_id: str) -> list[tuple[str, int]]:
+        """(post, round) of every approved round that shows this pupil."""
+
+    def open(self, takedown: Takedown) -> bool:
+        """Record a takedown unless known; True if it is new."""
+
+    def get(self, takedown_id: str) -> Takedown | None:
+        """The takedown, or None."""
+
+    def complete(
+        self, takedown_id: str, at: datetime, message: contracts.Message
+    ) -> bool:
+        """Mark it complete and owe ``message``, once; True for the caller that did."""
+
+    def open_manual(self, task: ManualTask, message: contracts.Message) -> None:
+        """Open a manual takedown task (unless one is open) and owe ``message``."""
+
+    def manual(
+        self, *, schools: set[str] | None = None, open_only: bool = True
+    ) -> list[ManualTask]:
+        """Manual tasks, oldest first."""
+
+    def escalate(
+        self, post_id: str, account_id: str, at: datetime, message: contracts.Message
+    ) -> bool:
+        """Mark an open task escalated (once) and owe ``message``."""
+
+    def close_manual(
+        self, post_id: str, account_id: str, by: str, confirmation: str, at: datetime
+    ) -> ManualTask | None:
+        """Close the open task; None if there is none."""

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from functools import partial
 
-from services.publishing import delivery
+from services.publishing import delivery, takedown
 from services.publishing.bootstrap import (
     SERVICE,
     Ports,
@@ -48,9 +48,29 @@ def deliver_forever(
     outbox.every(interval, lambda: deliver_due(ports), stop, "delivery loop")
 
 
+ESCALATION_SECONDS = 600.0
+
+
+def escalate_forever(
+    ports: Ports, stop: threading.Event, interval: float = ESCALATION_SECONDS
+) -> None:
+    """Manual takedowns still open after 24 hours are escalated (once each)."""
+    outbox.every(
+        interval,
+        lambda: takedown.escalate_due(delivery_engine(ports)),
+        stop,
+        "manual takedown escalation",
+    )
+
+
 def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
-    """Loops run beside the worker: deliveries and the outbox relay."""
-    return [partial(deliver_forever, ports), partial(relay_forever, ports)]
+    """Loops run beside the worker: deliveries (and takedowns), the outbox relay and
+    the escalation of manual takedowns."""
+    return [
+        partial(deliver_forever, ports),
+        partial(relay_forever, ports),
+        partial(escalate_forever, ports),
+    ]
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import ClassVar
 
 from pydantic import Field
@@ -73,6 +73,7 @@ class ConsentChanged(Event):
     # so; expiry and leaving only where the trust chose to take posts down (else
     # what was published while consent was valid stays, listed for the DPO).
     take_down: bool = False
+    changed_at: datetime | None = None  # when the change was saved (takedown timing)
 
 
 class ShownPupil(Model):

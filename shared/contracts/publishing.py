@@ -116,6 +116,87 @@ class DeliveryUpdated(Event):
     at: datetime
 
 
+class TakedownRequested(Event):
+    """Live copies of a post are to come down: consent changed for a pupil it shows
+    (``pupil_id``, id only), or a person asked (``by``, with a reason)."""
+
+    TYPE: ClassVar[str] = "takedown.requested"
+    VERSION: ClassVar[int] = 1
+
+    takedown_id: str
+    post_id: str
+    school_id: str
+    accounts: list[str] = []
+    reason: str  # withdrawn | never_publish_or_left | expired | on_request
+    detail: str = ""
+    pupil_id: str | None = None
+    by: str | None = None
+
+
+class ManualTakedownOpened(Event):
+    """A platform could not delete a live copy (no API for it, a refusal, an expired
+    token): a person must remove it. For the account's designated owner and the
+    approver, with a link to the live post."""
+
+    TYPE: ClassVar[str] = "takedown.manual_opened"
+    VERSION: ClassVar[int] = 1
+
+    post_id: str
+    school_id: str
+    account_id: str
+    platform: str
+    owner: str = ""
+    url: str = ""
+    reason: str
+    detail: str = ""
+
+
+class ManualTakedownEscalated(Event):
+    """A manual takedown is still open after the set time (default 24 h)."""
+
+    TYPE: ClassVar[str] = "takedown.manual_escalated"
+    VERSION: ClassVar[int] = 1
+
+    post_id: str
+    school_id: str
+    account_id: str
+    owner: str = ""
+    opened_at: datetime
+    hours_open: float
+
+
+class ManualTakedownClosed(Event):
+    """A person confirmed that the copy is no longer visible on the platform."""
+
+    TYPE: ClassVar[str] = "takedown.manual_closed"
+    VERSION: ClassVar[int] = 1
+
+    post_id: str
+    school_id: str
+    account_id: str
+    closed_by: str
+    confirmation: str
+
+
+class TakedownCompleted(Event):
+    """Every copy a takedown concerned is gone (deleted, or removed by a person):
+    the time from the change being saved to the last copy gone."""
+
+    TYPE: ClassVar[str] = "takedown.completed"
+    VERSION: ClassVar[int] = 1
+
+    takedown_id: str
+    school_id: str
+    pupil_id: str | None = None
+    reason: str
+    posts: list[str] = []
+    copies: int = 0
+    manual: int = 0  # removed by a person
+    requested_at: datetime
+    completed_at: datetime
+    seconds: float
+
+
 # Every message class this producer defines (the registry in __init__ collects them).
 CONTRACTS: tuple[type[Message], ...] = (
     AccountChanged,
@@ -124,9 +205,19 @@ CONTRACTS: tuple[type[Message], ...] = (
     PublicationHeld,
     PostFitChecked,
     DeliveryUpdated,
+    TakedownRequested,
+    ManualTakedownOpened,
+    ManualTakedownEscalated,
+    ManualTakedownClosed,
+    TakedownCompleted,
 )
 
 __all__ = [
+    "ManualTakedownClosed",
+    "ManualTakedownEscalated",
+    "ManualTakedownOpened",
+    "TakedownCompleted",
+    "TakedownRequested",
     "AccountChanged",
     "AccountFit",
     "DeliveryUpdated",

@@ -68,6 +68,12 @@ class InMemoryDeliveryLog:
         self.record(delivery)
         self.messages.extend(messages)
 
+    def for_post(self, post_id):
+        return [d for (p, _), d in sorted(self.markers.items()) if p == post_id]
+
+    def with_takedown(self, takedown_id):
+        return [d for d in self.markers.values() if d.takedown_id == takedown_id]
+
     def get(self, post_id: str, account_id: str) -> Delivery | None:
         return self.markers.get((post_id, account_id))
 
@@ -189,7 +195,13 @@ class RecordingAdapter:
         return LivePost(post_id, f"https://{self.platform}.example/{post_id}")
 
     def delete(self, dest, external_id):
-        self.posts.pop(external_id, None)
+        self.deletes = getattr(self, "deletes", 0) + 1
+        errors = getattr(self, "delete_errors", [])
+        if errors:
+            error = errors.pop(0)
+            if error is not None:
+                raise error
+        self.posts.pop(external_id, None)  # already gone counts as deleted
 
     def lookup(self, dest, external_id):
         from services.publishing.platforms.base import LivePost
@@ -209,3 +221,78 @@ class RecordingAdapter:
             )
             for k, p in self.posts.items()
         ]
+
+
+class InMemoryTakedowns:
+    def __init__(self) -> None:
+        self.shown: set[tuple[str, int, str, str]] = set()
+        self.takedowns: dict = {}
+        self.tasks: dict = {}
+        self.messages: list = []
+
+    def show(self, post_id, round_, school_id, pupils):
+        for p in pupils:
+            self.shown.add((post_id, round_, p, school_id))
+
+    def posts_showing(self, school_id, pupil_id):
+        return sorted(
+            {
+                (p, r)
+                for p, r, pupil, s in self.shown
+                if (s, pupil) == (school_id, pupil_id)
+            }
+        )
+
+    def open(self, takedown):
+        if takedown.takedown_id in self.takedowns:
+            return False
+        self.takedowns[takedown.takedown_id] = takedown
+        return True
+
+    def get(self, takedown_id):
+        return self.takedowns.get(takedown_id)
+
+    def complete(self, takedown_id, at, message):
+        from dataclasses import replace
+
+        kept = self.takedowns[takedown_id]
+        if kept.completed_at is not None:
+            return False
+        self.takedowns[takedown_id] = replace(kept, completed_at=at)
+        self.messages.append(message)
+        return True
+
+    def open_manual(self, task, message):
+        key = (task.post_id, task.account_id)
+        if key in self.tasks and self.tasks[key].closed_at is None:
+            return
+        self.tasks[key] = task
+        self.messages.append(message)
+
+    def manual(self, *, schools=None, open_only=True):
+        return [
+            t
+            for t in self.tasks.values()
+            if (schools is None or t.school_id in schools)
+            and (not open_only or t.closed_at is None)
+        ]
+
+    def escalate(self, post_id, account_id, at, message):
+        from dataclasses import replace
+
+        task = self.tasks.get((post_id, account_id))
+        if task is None or task.escalated_at or task.closed_at:
+            return False
+        self.tasks[(post_id, account_id)] = replace(task, escalated_at=at)
+        self.messages.append(message)
+        return True
+
+    def close_manual(self, post_id, account_id, by, confirmation, at):
+        from dataclasses import replace
+
+        task = self.tasks.get((post_id, account_id))
+        if task is None or task.closed_at is not None:
+            return None
+        task = replace(task, closed_at=at, closed_by=by, confirmation=confirmation)
+        self.tasks[(post_id, account_id)] = task
+        return task
