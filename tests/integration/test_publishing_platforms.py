@@ -53,7 +53,9 @@ class World:
     def engine(self, **changes: Any) -> delivery.Engine:
         return replace(bootstrap.delivery_engine(self.ports), **changes)
 
-    def approve(self, post_id: str, accounts: tuple[str, ...]) -> None:
+    def approve(
+        self, post_id: str, accounts: tuple[str, ...], shown: tuple[str, ...] = ()
+    ) -> None:
         """Approved, then cleared by consent (the final gate's answer)."""
         images = []
         for n in (1, 2):
@@ -65,6 +67,10 @@ class World:
                     photo_id=f"ph{n}",
                     redacted_key=key,
                     sha256=hashlib.sha256(data).hexdigest(),
+                    shown=[
+                        contracts.ShownFace(pupil_id=p, consent_versions=["1:x/*:v1"])
+                        for p in shown
+                    ],
                 )
             )
         event = contracts.PostApproved(
@@ -269,3 +275,65 @@ def test_an_expired_token_waits_for_a_reconnect_and_never_fails_silently(
     world.drain()
     assert world.state("p5")["north-x"].status == "live"
     assert len(world.x.live()) == 1
+
+
+def test_a_withdrawal_takes_the_post_down_from_every_platform(world: World) -> None:
+    social = ("north-fb", "north-ig", "north-x", "north-li", "north-web")
+    world.approve("p6", social, shown=("UPN1",))
+    world.drain()
+    assert {d.status for d in world.state("p6").values()} == {"live"}
+    assert len(world.graph.live()) == 2 and len(world.x.live()) == 1
+
+    handlers = bootstrap.handler_map(world.ports)
+    requested = handlers[contracts.ConsentChanged](
+        contracts.ConsentChanged(
+            school_id=SCHOOL,
+            pupil_id="UPN1",
+            cause="restricted",
+            scopes=[
+                contracts.ConsentScope(purpose=p, state="no_consent")
+                for p in ("social_media", "website")
+            ],
+            effective_on=time.strftime("%Y-%m-%d"),
+            take_down=True,
+        )
+    )
+    world.drain()
+
+    assert [r.accounts for r in requested] == [sorted(social)]
+    state = world.state("p6")
+    assert {d.status for d in state.values()} == {"taken_down"}
+    assert all(d.taken_down_at is not None for d in state.values())
+    assert world.graph.live() == [] and world.x.live() == []
+    assert world.linkedin.live() == [] and world.webhook.live() == []
+    completed = [
+        e for e in world.ports.outbox.pending(1000) if e.type == "takedown.completed"
+    ]
+    assert [e.data["copies"] for e in completed] == [5]
+
+
+def test_a_platform_that_cannot_delete_leaves_a_task_for_a_person(world: World) -> None:
+    world.approve("p7", ("north-x",), shown=("UPN2",))
+    world.drain()
+    world.x.inject("refuse", "DELETE /2/tweets/.*", times=5)
+
+    bootstrap.handler_map(world.ports)[contracts.ConsentChanged](
+        contracts.ConsentChanged(
+            school_id=SCHOOL,
+            pupil_id="UPN2",
+            cause="recorded",
+            scopes=[
+                contracts.ConsentScope(
+                    purpose="social_media", platform="x", state="withdrawn"
+                )
+            ],
+            effective_on=time.strftime("%Y-%m-%d"),
+            take_down=True,
+        )
+    )
+    world.drain(seconds=3)
+
+    assert world.state("p7")["north-x"].status == "manual_takedown_required"
+    [task] = world.ports.takedowns.manual()
+    assert (task.account_id, task.owner) == ("north-x", "approver.north")
+    assert task.url.startswith(world.x.base_url)
