@@ -408,3 +408,79 @@ def preview(post_id: str, photo_id: str) -> Response:
     return Response(
         data, mimetype="image/jpeg", headers={"Cache-Control": "private, no-store"}
     )
+
+
+# Where is this pupil shown? (issue 8 section 3): every post whose newest rendering
+# shows the pupil unmasked, with its state on each account. Ids only: the pupil's
+# name stays in consent (its page calls this from the browser).
+PUPIL_READERS = ("admin", "it_auditor")
+
+
+def _pupil_posts(school: str, pupil_id: str) -> list[dict[str, Any]]:
+    ports = web.ports()
+    post_ids = ports.reports.posts_showing(school, pupil_id)
+    posts = [p for p in (ports.book.get(i) for i in post_ids) if p is not None]
+    states = ports.book.deliveries([p.post_id for p in posts])
+    out = []
+    for post in sorted(posts, key=lambda p: p.created_at, reverse=True):
+        accounts = states.get(post.post_id, {})
+        out.append(
+            {
+                "post_id": post.post_id,
+                "status": post.status,
+                "created_at": post.created_at.isoformat(),
+                "accounts": [
+                    {
+                        "account": a,
+                        "state": accounts[a].state if a in accounts else "not_sent",
+                        "at": accounts[a].at.isoformat() if a in accounts else None,
+                        "url": (accounts[a].url if a in accounts else "")
+                        if (a in accounts and accounts[a].url.startswith("http"))
+                        else "",
+                    }
+                    for a in post.accounts
+                ],
+            }
+        )
+    return out
+
+
+@bp.get("/api/schools/<school>/pupils/<pupil_id>/posts")
+@auth.login_required(*PUPIL_READERS)
+def pupil_posts(school: str, pupil_id: str) -> Any:
+    """Every post showing the pupil, and its state on each account."""
+    auth.require_role(auth.current_identity(), school, *PUPIL_READERS)
+    return jsonify(pupil_id=pupil_id, posts=_pupil_posts(school, pupil_id))
+
+
+@bp.get("/api/schools/<school>/pupils/<pupil_id>/posts.csv")
+@auth.login_required(*PUPIL_READERS)
+def pupil_posts_csv(school: str, pupil_id: str) -> Response:
+    """The same, for the DPO: one row per post and account."""
+    import csv
+    import io
+
+    auth.require_role(auth.current_identity(), school, *PUPIL_READERS)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["pupil_id", "post_id", "post_status", "account", "state", "at", "url"]
+    )
+    for post in _pupil_posts(school, pupil_id):
+        for account in post["accounts"]:
+            writer.writerow(
+                [
+                    pupil_id,
+                    post["post_id"],
+                    post["status"],
+                    account["account"],
+                    account["state"],
+                    account["at"] or "",
+                    account["url"],
+                ]
+            )
+    response = Response(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="posts-showing-{pupil_id}.csv"'
+    )
+    return response
