@@ -13,6 +13,7 @@ from tests.unit.publishing.builders import (
     approved,
     bearer,
 )
+from tests.unit.publishing.test_accounts_admin import a_sql_rig
 
 NORTH_TEACHER = an_identity(("north", "teacher"))
 NORTH_ADMIN = an_identity(("north", "admin"), user_id="u-admin")
@@ -73,8 +74,8 @@ def test_a_teacher_of_school_a_cannot_list_school_bs_accounts(tmp_path):
 
 
 def test_an_admin_of_the_school_adds_an_account_once(tmp_path):
-    rig = a_rig(tmp_path)
-    body = {"school": "north", "account_id": "web", "name": "Website"}
+    rig = a_sql_rig(tmp_path)
+    body = {"school": "north", "account_id": "web", "name": "Website", "owner": "o"}
 
     first = rig.app.test_client().post(
         "/api/accounts", json=body, headers=bearer(NORTH_ADMIN)
@@ -84,12 +85,12 @@ def test_an_admin_of_the_school_adds_an_account_once(tmp_path):
     )
 
     assert (first.status_code, second.status_code) == (201, 200)
-    assert rig.accounts.get("web").school_id == "north"
+    assert rig.ports.accounts.get("web").school_id == "north"
 
 
 def test_only_an_admin_of_that_school_may_add_an_account(tmp_path):
-    rig = a_rig(tmp_path)
-    body = {"school": "south", "account_id": "web"}
+    rig = a_sql_rig(tmp_path)
+    body = {"school": "south", "account_id": "web", "owner": "o"}
 
     as_teacher = rig.app.test_client().post(
         "/api/accounts", json=body, headers=bearer(NORTH_TEACHER)
@@ -99,12 +100,17 @@ def test_only_an_admin_of_that_school_may_add_an_account(tmp_path):
     )
 
     assert (as_teacher.status_code, as_other_admin.status_code) == (403, 403)
-    assert rig.accounts.get("web") is None
+    assert rig.ports.accounts.get("web") is None
 
 
 def test_an_account_folder_outside_the_publishing_root_is_refused(tmp_path):
-    rig = a_rig(tmp_path)
-    body = {"school": "north", "account_id": "web", "config": {"path": "/etc/cron.d"}}
+    rig = a_sql_rig(tmp_path)
+    body = {
+        "school": "north",
+        "account_id": "web",
+        "owner": "o",
+        "config": {"path": "/etc/cron.d"},
+    }
 
     res = rig.app.test_client().post(
         "/api/accounts", json=body, headers=bearer(NORTH_ADMIN)
@@ -112,11 +118,12 @@ def test_an_account_folder_outside_the_publishing_root_is_refused(tmp_path):
 
     assert res.status_code == 400
     assert res.get_json()["error"] == "bad_path"
+    assert rig.ports.accounts.get("web") is None
 
 
 def test_an_account_of_an_unsupported_kind_is_refused(tmp_path):
-    rig = a_rig(tmp_path)
-    body = {"school": "north", "account_id": "fb", "kind": "myspace"}
+    rig = a_sql_rig(tmp_path)
+    body = {"school": "north", "account_id": "fb", "kind": "myspace", "owner": "o"}
 
     res = rig.app.test_client().post(
         "/api/accounts", json=body, headers=bearer(NORTH_ADMIN)
@@ -127,10 +134,10 @@ def test_an_account_of_an_unsupported_kind_is_refused(tmp_path):
 
 
 def test_a_cookie_session_needs_the_csrf_token_to_add_an_account(tmp_path):
-    rig = a_rig(tmp_path)
+    rig = a_sql_rig(tmp_path)
     client = rig.app.test_client()
     client.set_cookie(auth.COOKIE, auth.issue_token(SECRET, NORTH_ADMIN))
-    body = {"school": "north", "account_id": "web"}
+    body = {"school": "north", "account_id": "web", "owner": "o"}
 
     without = client.post("/api/accounts", json=body)
     with_token = client.post(
