@@ -62,5 +62,8 @@ def configure(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("botocore", "boto3", "urllib3", "amqp", "kombu", "werkzeug", "PIL"):
+    # httpx logs every request URL at INFO: a token in a query string (Graph's
+    # /debug_token) must never reach the logs.
+    noisy_loggers = ("botocore", "boto3", "urllib3", "amqp", "kombu", "werkzeug", "PIL")
+    for noisy in (*noisy_loggers, "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -144,6 +144,13 @@ def schedule(
             continue
         if marker is not None and marker.status == domain.RECONCILING:
             continue
+        if (
+            marker is not None
+            and marker.status == domain.PENDING
+            and marker.round == event.round
+        ):
+            out.append(updated(marker))  # the same answer again: the same words
+            continue
         pending = domain.Delivery(
             event.post_id,
             account_id,

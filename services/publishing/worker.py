@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from functools import partial
 
-from services.publishing import delivery, takedown
+from services.publishing import delivery, refresh, takedown
 from services.publishing.bootstrap import (
     SERVICE,
     Ports,
@@ -64,12 +64,13 @@ def escalate_forever(
 
 
 def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
-    """Loops run beside the worker: deliveries (and takedowns), the outbox relay and
-    the escalation of manual takedowns."""
+    """Loops run beside the worker: deliveries (and takedowns), the outbox relay, the
+    escalation of manual takedowns and the tokens' refresh."""
     return [
         partial(deliver_forever, ports),
         partial(relay_forever, ports),
         partial(escalate_forever, ports),
+        partial(refresh.refresh_forever, ports),
     ]
 
 

@@ -24,6 +24,9 @@ from services.intake.ports import NewPost, StoredPhoto
 from services.publishing import adapters as publishing_adapters
 from services.publishing import admin
 from services.publishing import bootstrap as publishing
+from services.publishing import delivery as publishing_delivery
+from services.publishing import domain as publishing_domain
+from services.publishing.platforms.folder import FolderAdapter
 from shared import contracts, db
 from shared.bus import HandlerMap
 from shared.storage import FilesystemBlobStore
@@ -113,16 +116,26 @@ def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
         accounts=publishing_adapters.SqlAccountDirectory(publishing_db),
         deliveries=publishing_adapters.SqlDeliveryLog(publishing_db),
         redacted=blobs["redacted"],
-        targets={"folder": publishing_adapters.FolderTarget(root)},
+        platforms={"folder": FolderAdapter(root)},
         approvals=publishing_adapters.SqlApprovals(publishing_db),
+        sites=publishing_adapters.SqlSiteRegister(publishing_db),
+        takedowns=publishing_adapters.SqlTakedowns(publishing_db),
         publish_root=root,
     )
-    assert admin.add_account(
-        publishing_ports, "north", "newsroom", "folder", "News", {}
-    )
-    assert not admin.add_account(
-        publishing_ports, "north", "newsroom", "folder", "News", {}
-    )
+    publishing_ports.sites.put(publishing_domain.Site("folder", True, {}, "it"))
+    for added in (True, False):
+        assert (
+            admin.add_account(
+                publishing_ports,
+                "north",
+                "newsroom",
+                "folder",
+                "News",
+                {},
+                owner="approver.north",
+            )
+            is added
+        )
 
     # intake: the broker is down, so the post waits in the outbox; the relay sends it.
     draft = intake_domain.Draft(
@@ -195,8 +208,16 @@ def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
         producer="consent",
         cause=ask,
     )
-    [published] = deliver(publishing_handlers, "publishing", answer)
-    assert same(deliver(publishing_handlers, "publishing", answer), [published])
+    [pending] = deliver(publishing_handlers, "publishing", answer)
+    assert pending.type == "delivery.updated" and pending.data["state"] == "pending"
+    assert same(deliver(publishing_handlers, "publishing", answer), [pending])
+    # the delivery loop sends it once, even when run again
+    engine = publishing.delivery_engine(publishing_ports)
+    assert publishing_delivery.run_due(engine) == 1
+    assert publishing_delivery.run_due(engine) == 0
+    [published] = [
+        e for e in publishing_ports.accounts.pending(100) if e.type == "post.published"
+    ]
     assert deliver(publishing_handlers, "publishing", approved) == []
     folder = root / "north" / "newsroom" / "p1"
     assert (folder / f"01-{photo_id}.jpg").read_bytes() == REDACTED
@@ -213,7 +234,7 @@ def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
         "published",
     ]
     assert [d.status for d in publishing_ports.deliveries.recent(post_id="p1")] == [
-        "done"
+        "live"
     ]
 
 

@@ -157,3 +157,43 @@ def test_tokens_are_stored_encrypted_and_bound_to_their_account(tmp_path):
     assert tokens.claim_refresh("fb", AT, 60) is False
     tokens.release_refresh("fb")
     assert tokens.claim_refresh("fb", AT, 60) is True
+
+
+def test_upgrading_an_installation_announces_its_accounts_and_keeps_them_publishing(
+    tmp_path,
+):
+    """Accounts made before consent decided per account are announced to consent,
+    and the platforms they use are in the register, so nothing that worked stops."""
+    import json
+
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["version_table"] = db.version_table(MIGRATIONS)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(
+            sa.text(
+                "INSERT INTO accounts (account_id, school_id, kind, name, config, "
+                "enabled, created_at) VALUES ('oak-news', 'oak', 'folder', 'News', "
+                "'{}', 1, '2025-01-01 00:00:00')"
+            )
+        )
+
+    db.migrate(engine, MIGRATIONS)
+
+    directory = adapters.SqlAccountDirectory(engine)
+    [announced] = directory.pending()
+    assert announced.type == "account.changed"
+    assert (announced.data["account_id"], announced.data["purpose"]) == (
+        "oak-news",
+        "social_media",
+    )
+    site = adapters.SqlSiteRegister(engine).get("folder")
+    assert site is not None and site.approved and site.approved_by == "migration"
+    assert json.dumps(dict(site.answers)) == "{}"

@@ -45,7 +45,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("refreshing_until", UtcDateTime, nullable=True))
         batch.add_column(sa.Column("connected_by", sa.String(64), nullable=True))
         batch.add_column(sa.Column("connected_at", UtcDateTime, nullable=True))
-    op.create_table(
+    sites = op.create_table(
         "approved_sites",
         sa.Column("platform", sa.String(20), primary_key=True),
         sa.Column("approved", sa.Boolean, nullable=False),
@@ -88,11 +88,19 @@ def upgrade() -> None:
     op.execute("UPDATE deliveries SET status = 'sending' WHERE status = 'started'")
     # Every existing account is on an existing platform: approve the ones in use
     # (folder) so nothing that worked stops; social platforms wait for IT.
-    op.execute(
-        "INSERT INTO approved_sites (platform, approved, answers, approved_by, note) "
-        "SELECT DISTINCT kind, true, '{}', 'migration', "
-        "'in use before the register existed' FROM accounts"
-    )
+    kinds = op.get_bind().execute(sa.text("SELECT DISTINCT kind FROM accounts"))
+    rows = [
+        {
+            "platform": kind,
+            "approved": True,
+            "answers": {},
+            "approved_by": "migration",
+            "note": "in use before the register existed",
+        }
+        for (kind,) in kinds
+    ]
+    if rows:
+        op.bulk_insert(sites, rows)
 
 
 def downgrade() -> None:
