@@ -531,7 +531,9 @@ class SqlSiteRegister:
         with self.engine.connect() as conn:
             return [_site(r._mapping) for r in conn.execute(query)]
 
-    def put(self, site: domain.Site) -> None:
+    def put(self, site: domain.Site, message: contracts.Message | None = None) -> None:
+        """Insert or replace the entry; ``message`` (the change, for the trail) goes
+        to the outbox in the same transaction."""
         values = {
             "approved": site.approved,
             "answers": dict(site.answers),
@@ -543,13 +545,14 @@ class SqlSiteRegister:
         }
         key = approved_sites.c.platform == site.platform
         with self.engine.begin() as conn:
-            if conn.execute(
+            if not conn.execute(
                 approved_sites.update().where(key).values(**values)
             ).rowcount:
-                return
-            conn.execute(
-                approved_sites.insert().values(platform=site.platform, **values)
-            )
+                conn.execute(
+                    approved_sites.insert().values(platform=site.platform, **values)
+                )
+            if message is not None:
+                _emit(conn, message)
 
 
 def _site(row: Any) -> domain.Site:

@@ -120,8 +120,9 @@ class SiteRegister(Protocol):
     def all(self) -> list[Site]:
         """Every platform in the register."""
 
-    def put(self, site: Site) -> None:
-        """Insert or replace the platform's entry."""
+    def put(self, site: Site, message: contracts.Message | None = None) -> None:
+        """Insert or replace the platform's entry (``message``: to the trail, in the
+        same transaction)."""
 
 
 class Tokens(Protocol):

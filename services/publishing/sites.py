@@ -19,7 +19,7 @@ from typing import Any
 from services.publishing import domain
 from services.publishing.bootstrap import Ports
 from services.publishing.ports import SiteRegister
-from shared import auth
+from shared import auth, contracts
 from shared.errors import ConflictError, ForbiddenError, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,15 @@ def approve(
         approved_by=by,
         approved_at=ports.now(),
     )
-    sites.put(site)
+    sites.put(
+        site,
+        contracts.SiteChanged(
+            platform=platform,
+            approved=True,
+            by=by,
+            answers={str(k): str(v) for k, v in site.answers.items()},
+        ),
+    )
     logger.info("site %s approved by %s", platform, by)
     return site
 
@@ -170,7 +178,12 @@ def withdraw(ports: Ports, platform: str, by: str, note: str) -> domain.Site:
     withdrawn = replace(
         site, approved=False, withdrawn_by=by, withdrawn_at=ports.now(), note=note
     )
-    sites.put(withdrawn)
+    sites.put(
+        withdrawn,
+        contracts.SiteChanged(
+            platform=platform, approved=False, by=by, note=withdrawn.note
+        ),
+    )
     logger.info("site %s withdrawn by %s", platform, by)
     return withdrawn
 

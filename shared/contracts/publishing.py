@@ -197,6 +197,20 @@ class TakedownCompleted(Event):
     seconds: float
 
 
+class SiteChanged(Event):
+    """The trust's register of approved sites changed: a platform approved (with the
+    due-diligence answers) or withdrawn (with the reason). By whom: the actor."""
+
+    TYPE: ClassVar[str] = "site.changed"
+    VERSION: ClassVar[int] = 1
+
+    platform: str
+    approved: bool
+    by: str
+    answers: dict[str, str] = {}
+    note: str = ""
+
+
 # Every message class this producer defines (the registry in __init__ collects them).
 CONTRACTS: tuple[type[Message], ...] = (
     AccountChanged,
@@ -210,9 +224,11 @@ CONTRACTS: tuple[type[Message], ...] = (
     ManualTakedownEscalated,
     ManualTakedownClosed,
     TakedownCompleted,
+    SiteChanged,
 )
 
 __all__ = [
+    "SiteChanged",
     "ManualTakedownClosed",
     "ManualTakedownEscalated",
     "ManualTakedownOpened",

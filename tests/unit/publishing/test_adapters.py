@@ -197,3 +197,19 @@ def test_upgrading_an_installation_announces_its_accounts_and_keeps_them_publish
     site = adapters.SqlSiteRegister(engine).get("folder")
     assert site is not None and site.approved and site.approved_by == "migration"
     assert json.dumps(dict(site.answers)) == "{}"
+
+
+def test_a_change_to_the_register_is_in_the_trail(tmp_path):
+    engine = an_engine(tmp_path)
+    sites = adapters.SqlSiteRegister(engine)
+
+    sites.put(
+        domain.Site("x", False, {}, withdrawn_by="trust-it", note="paid API"),
+        contracts.SiteChanged(
+            platform="x", approved=False, by="trust-it", note="paid API"
+        ),
+    )
+
+    [change] = adapters.SqlAccountDirectory(engine).pending()
+    assert change.type == "site.changed"
+    assert (change.data["platform"], change.data["approved"]) == ("x", False)

@@ -228,6 +228,9 @@ EXAMPLES: dict[type[contracts.Message], contracts.Message] = {
         completed_at=datetime(2025, 3, 3, 9, 0, 12, tzinfo=UTC),
         seconds=12.0,
     ),
+    contracts.SiteChanged: contracts.SiteChanged(
+        platform="x", approved=False, by="trust-it", note="paid API withdrawn"
+    ),
     contracts.PublicationHeld: contracts.PublicationHeld(
         post_id="p1", school_id="oak", round=1, reason="consent_changed", pupils=["P1"]
     ),
