@@ -77,8 +77,10 @@ class Stack:
         )
         self.procs.append((name, proc))
 
-    def api(self, service: str, factory: str, prefix: str) -> None:
-        port = free_port()
+    def api(
+        self, service: str, factory: str, prefix: str, port: int | None = None
+    ) -> None:
+        port = port or free_port()
         self.spawn(
             f"{service}-api",
             [
@@ -138,7 +140,10 @@ def _queue_consumers(amqp_url: str, queue: str) -> int:
 def stack(
     tmp_path: Path, amqp_vhost: str, postgres_admin_url: str, s3_endpoint: str
 ) -> Iterator[tuple[Stack, dict[str, str]]]:
+    from cryptography.fernet import Fernet
+
     dbs = _create_databases(postgres_admin_url, [*SERVICES, "identity"])
+    publishing_port = free_port()  # platforms fetch images from its signed links
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
     env.update({f"{name.upper()}_DATABASE_URL": url for name, url in dbs.items()})
     env.update(
@@ -154,6 +159,8 @@ def stack(
             "SECURE_COOKIES": "0",
             "PYTHONPATH": str(REPO),
             "LOG_LEVEL": "INFO",
+            "SAFEPOST_TOKEN_KEYS": Fernet.generate_key().decode(),
+            "PUBLIC_URL": f"http://127.0.0.1:{publishing_port}",
         }
     )
     s = Stack(tmp_path, env)
@@ -177,7 +184,12 @@ def stack(
                 f"{service}-worker",
                 [sys.executable, "-m", f"services.{service}.worker"],
             )
-            s.api(service, f"services.{service}.app:create_app()", f"/{service}")
+            s.api(
+                service,
+                f"services.{service}.app:create_app()",
+                f"/{service}",
+                publishing_port if service == "publishing" else None,
+            )
         s.api("portal", "safepost.portal:create_app()", "")
 
         def healthy() -> bool:
