@@ -125,14 +125,33 @@ def entry_for(
 
 
 def pupil_ids(data: Mapping[str, Any]) -> tuple[str, ...]:
-    """Pupils named by a message: ``faces[].pupil_id`` and ``decisions[].pupil_id``."""
+    """Pupils named by a message (ids only): its ``pupil_id`` or ``pupils``, and the
+    ``pupil_id`` of its ``faces``, ``decisions``, ``shown`` and ``stale`` items and of
+    the ``shown`` faces of its ``images`` (an approved post)."""
     found: set[str] = set()
-    for key in ("faces", "decisions"):
-        items = data.get(key)
-        for item in items if isinstance(items, list) else []:
-            pupil = item.get("pupil_id") if isinstance(item, Mapping) else None
-            if isinstance(pupil, str) and pupil:
-                found.add(pupil)
+
+    def add(value: Any) -> None:
+        if isinstance(value, str) and value:
+            found.add(value)
+
+    def each(items: Any) -> list[Mapping[str, Any]]:
+        return (
+            [i for i in items if isinstance(i, Mapping)]
+            if isinstance(items, list)
+            else []
+        )
+
+    add(data.get("pupil_id"))
+    for pupil in (
+        data.get("pupils") or [] if isinstance(data.get("pupils"), list) else []
+    ):
+        add(pupil)
+    for key in ("faces", "decisions", "shown", "stale"):
+        for item in each(data.get(key)):
+            add(item.get("pupil_id"))
+    for image in each(data.get("images")):
+        for face in each(image.get("shown")):
+            add(face.get("pupil_id"))
     return tuple(sorted(found))
 
 

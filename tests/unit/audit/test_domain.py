@@ -95,6 +95,19 @@ def test_pupils_are_taken_from_faces_and_decisions():
     assert domain.pupil_ids(data) == ("ada", "bo")
 
 
+def test_a_consent_change_an_approval_and_a_takedown_are_found_by_pupil():
+    """Issue 8: the trail answers "every step for pupil X" (ids, never names)."""
+    changed = {"pupil_id": "P1", "scopes": [{"purpose": "social_media"}]}
+    approved = {"images": [{"shown": [{"pupil_id": "P2"}, {"pupil_id": "P1"}]}]}
+    verified = {"stale": [{"pupil_id": "P3", "reason": "withdrawn"}]}
+    held = {"pupils": ["P4", 5]}
+
+    assert domain.pupil_ids(changed) == ("P1",)
+    assert domain.pupil_ids(approved) == ("P1", "P2")
+    assert domain.pupil_ids(verified) == ("P3",)
+    assert domain.pupil_ids(held) == ("P4",)
+
+
 def test_the_entry_lifts_ids_out_of_the_data_and_drops_encodings():
     entry = domain.entry_for(
         message_id="m",
