@@ -241,14 +241,15 @@ def take_down(engine: Engine, delivery: domain.Delivery) -> None:
     except PlatformError as error:
         _retry_later(engine, claimed, account, error, tries + 1)
         return
+    done_at = engine.now()  # after the platform's answer: later than the claim
     gone = replace(
         claimed,
         status=domain.TAKEN_DOWN,
         reason="",
         detail="",
-        taken_down_at=now,
+        taken_down_at=done_at,
         next_attempt_at=None,
-        at=now,
+        at=done_at,
     )
     engine.deliveries.settle(gone, [updated(gone)])
     logger.info("post %s taken down from %s", gone.post_id, gone.account_id)

@@ -124,6 +124,14 @@ def test_a_withdrawal_takes_every_live_copy_down_and_says_how_long_it_took(tmp_p
         if isinstance(m, contracts.DeliveryUpdated)
     ]
     assert ("n-fb", "taking_down") in updates and ("n-fb", "taken_down") in updates
+    # The pages keep the newest state per copy: each update is newer than the last.
+    for account in ("n-fb", "n-x"):
+        times = [
+            m.at
+            for m in rig.deliveries.messages
+            if isinstance(m, contracts.DeliveryUpdated) and m.account_id == account
+        ]
+        assert times == sorted(times) and len(set(times)) == len(times), account
 
 
 def test_a_withdrawal_for_one_platform_takes_down_only_that_copy(tmp_path):
