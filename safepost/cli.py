@@ -33,15 +33,28 @@ def _users() -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import os
+
     from safepost import demo, embedded
+    from safepost.sandboxes import run as sandboxes_run
 
     logs.configure("safepost", args.log_level)
-    system = embedded.build()
+    url = f"http://{args.host}:{args.port}"
+    sandboxes = None
+    if not (args.no_seed or args.no_sandboxes):
+        sandboxes = sandboxes_run.start(demo.SCHOOLS)
+    env = dict(os.environ)
+    env.setdefault("PUBLIC_URL", url)  # Instagram's sandbox fetches images from it
+    try:
+        system = embedded.build(env=env, sandboxes=sandboxes)
+    except BaseException:
+        if sandboxes is not None:
+            sandboxes.stop()
+        raise
     publish_root = (
         system.settings["publishing"].publish_root or system.data_dir / "published"
     )
-    created = [] if args.no_seed else demo.seed(system.ports, publish_root)
-    url = f"http://{args.host}:{args.port}"
+    created = [] if args.no_seed else demo.seed(system.ports, publish_root, sandboxes)
     print(f"\nSafepost (embedded) at {url}  data: {system.data_dir}", flush=True)
     if created:
         path = demo.write_credentials(system.data_dir, created)
@@ -66,6 +79,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         for owner, code in codes.items():
             print(f"  {owner}: {code}", flush=True)
+    if sandboxes is not None:
+        print(demo.format_sandboxes(sandboxes), flush=True)
     print(f"Published posts appear under {publish_root}\n", flush=True)
     embedded.serve(system, args.host, args.port)
     return 0
@@ -215,6 +230,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-seed", action="store_true", help="do not seed the demo trust"
     )
+    run.add_argument(
+        "--no-sandboxes",
+        action="store_true",
+        help="do not start the platform sandboxes (the demo's social accounts then "
+        "point nowhere)",
+    )
     run.add_argument("--log-level", default="INFO")
     run.set_defaults(func=cmd_run)
 
@@ -292,9 +313,10 @@ def parser() -> argparse.ArgumentParser:
     dlq.add_argument("service", choices=list(SERVICES))
     dlq.set_defaults(func=cmd_dlq)
 
-    from safepost.commands import register_all
+    from safepost.commands import publishing, register_all
 
     register_all(sub)
+    publishing.register(sub)
     return p
 
 

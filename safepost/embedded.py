@@ -5,6 +5,10 @@ DispatcherMiddleware) beside the portal at ``/``; each service's worker runs as 
 on kombu's ``memory://`` transport; SQLite and a local folder hold the data
 (``SAFEPOST_DATA_DIR``, default ``./var``). What the memory transport cannot
 do is listed in docs/architecture.md.
+
+The platform sandboxes (``safepost.sandboxes.run``), when given, are started before
+the services: their addresses reach publishing through its settings (API bases, web
+URLs, the sandbox apps' OAuth settings), and they stop with the system.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from safepost import portal
 from shared import bus
 from shared.config import SERVICES, Settings
+
+if TYPE_CHECKING:
+    from safepost.sandboxes.run import Sandboxes
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +51,7 @@ class System:
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     workers: dict[str, bus.Worker] = field(default_factory=dict)
+    sandboxes: Sandboxes | None = None  # the platform sandboxes publishing talks to
 
     def start_workers(self, timeout: float = 30.0) -> None:
         """One worker thread per service; once every queue is declared (so nothing
@@ -76,6 +84,8 @@ class System:
             worker.should_stop = True
         for thread in self.threads:
             thread.join(timeout=10)
+        if self.sandboxes is not None:
+            self.sandboxes.stop()
 
 
 def make_worker(service: str, settings: Settings, ports: Any) -> bus.Worker:
@@ -118,12 +128,19 @@ def _run(worker: bus.Worker, stop: threading.Event) -> None:
 
 
 def build(
-    data_dir: Path | str | None = None, env: Mapping[str, str] | None = None
+    data_dir: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    sandboxes: Sandboxes | None = None,
 ) -> System:
-    """Settings, ports (databases migrated) and apps for every service, embedded."""
+    """Settings, ports (databases migrated) and apps for every service, embedded;
+    with ``sandboxes`` (already serving), publishing talks to them. Set
+    ``PUBLIC_URL`` in ``env`` to the address the system is served at: Instagram's
+    sandbox fetches images from its signed media links."""
     env = dict(os.environ if env is None else env)
     for key in ("AMQP_URL", "DATABASE_URL", "S3_ENDPOINT"):
         env.pop(key, None)  # the embedded system never talks to production services
+    if sandboxes is not None:
+        env.update(sandboxes.env())
     if data_dir is not None:
         env["SAFEPOST_DATA_DIR"] = str(data_dir)
     settings = {svc: Settings.from_env(svc, env) for svc in (*SERVICES, "identity")}
@@ -139,7 +156,14 @@ def build(
     ports["identity"] = portal.real_ports(settings["identity"])
     apps["identity"] = portal.create_app(ports["identity"], settings["identity"])
     wsgi = DispatcherMiddleware(apps["identity"], {f"/{s}": apps[s] for s in SERVICES})
-    return System(data_dir=root, settings=settings, ports=ports, apps=apps, wsgi=wsgi)
+    return System(
+        data_dir=root,
+        settings=settings,
+        ports=ports,
+        apps=apps,
+        wsgi=wsgi,
+        sandboxes=sandboxes,
+    )
 
 
 def serve(system: System, host: str = "127.0.0.1", port: int = 8000) -> None:
