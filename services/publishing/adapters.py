@@ -391,7 +391,18 @@ class SqlDeliveryLog:
                     sa.and_(c.status == domain.SENDING, c.sending_since < now - lease),
                 )
             )
-            .order_by(c.next_attempt_at, c.post_id, c.account_id)
+            .order_by(
+                # Lost answers first (a burst of new sends must not push the search
+                # for them out of the platform's recent posts), then takedowns.
+                sa.case(
+                    (c.status.in_((domain.RECONCILING, domain.SENDING)), 0),
+                    (c.status.in_((domain.TAKING_DOWN, domain.TAKEDOWN_FAILED)), 1),
+                    else_=2,
+                ),
+                c.next_attempt_at,
+                c.post_id,
+                c.account_id,
+            )
             .limit(limit)
         )
         with self.engine.connect() as conn:

@@ -69,6 +69,7 @@ from shared.storage import BlobNotFoundError, BlobStore
 logger = logging.getLogger(__name__)
 
 NO_TOKEN_PLATFORMS = ("folder",)  # a folder needs no token
+RESEND = "resend"  # sent again after its answer was lost and it was not found
 KEYED_PLATFORMS = ("folder", "webhook")  # take the post id as an idempotency key
 
 
@@ -238,7 +239,7 @@ def attempt(engine: Engine, delivery: domain.Delivery, approval: Approval) -> No
         sending_since=now,
         at=now,
         target=ready.account.kind,
-        reason="",
+        reason=RESEND if delivery.reason == RESEND else "",
         next_attempt_at=None,
     )
     if not engine.deliveries.claim(delivery, claimed):
@@ -367,6 +368,20 @@ def _after_error(
         wait = policy.retry_seconds[delivery.attempts - 1]
         retry_at = now + timedelta(seconds=wait)
         _wait(engine, delivery, "retrying", now, error.message, retry_at)
+    elif isinstance(error, PermanentError) and delivery.reason == RESEND:
+        # Sent again after its first answer was lost: a refusal now may be the
+        # platform refusing a duplicate of our own live post. Look for it again.
+        _settle(
+            engine,
+            replace(
+                delivery,
+                status=domain.RECONCILING,
+                reason="reconciling:0",
+                detail=f"refused when sent again ({error.message}): looking for it",
+                next_attempt_at=now + timedelta(seconds=policy.reconcile_seconds[0]),
+                at=now,
+            ),
+        )
     elif isinstance(error, (TransientError, PermanentError)):
         _fail(engine, delivery, error.code or error.kind, error.message)
     else:
@@ -466,7 +481,7 @@ def reconcile(engine: Engine, delivery: domain.Delivery, approval: Approval) -> 
         replace(
             claimed,
             status=domain.PENDING,
-            reason="",
+            reason=RESEND,
             sending_since=None,
             next_attempt_at=now,
         ),

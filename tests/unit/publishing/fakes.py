@@ -54,9 +54,15 @@ class InMemoryDeliveryLog:
                 and d.sending_since < now - lease
             )
         ]
-        return sorted(found, key=lambda d: (d.next_attempt_at or now, d.post_id))[
-            :limit
-        ]
+        first = {domain.RECONCILING: 0, domain.SENDING: 0, domain.TAKING_DOWN: 1}
+        return sorted(
+            found,
+            key=lambda d: (
+                first.get(d.status, 2),
+                d.next_attempt_at or now,
+                d.post_id,
+            ),
+        )[:limit]
 
     def claim(self, expected: Delivery, claimed: Delivery) -> bool:
         if self.markers.get((expected.post_id, expected.account_id)) != expected:

@@ -415,3 +415,62 @@ def test_a_post_that_does_not_fit_the_platform_fails_untruncated(tmp_path):
 
     assert failed.reason == "does_not_fit" and "280" in failed.detail
     assert adapter.calls == 0
+
+
+def test_a_resend_refused_as_a_duplicate_looks_for_the_first_copy(tmp_path):
+    """The first answer was lost and the platform was slow to list the post: it was
+    sent again, and the platform refused the duplicate. That refusal is not a failure:
+    the first copy is live, and it is found."""
+    from services.publishing.platforms.base import AmbiguousError
+
+    class Slow(RecordingAdapter):
+        hidden = 2  # the platform lists the post only from the third look
+
+        def publish(self, dest, caption, media, **kwargs):
+            if self.posts:
+                self.calls += 1
+                raise PermanentError("Content is a duplicate", code="422")
+            super().publish(dest, caption, media, **kwargs)
+            raise AmbiguousError("read timed out")
+
+        def recent(self, dest, since):
+            if self.hidden:
+                self.hidden -= 1
+                return []
+            return super().recent(dest, since)
+
+    adapter = Slow("linkedin")
+    rig, _ = social_rig(tmp_path, adapter)
+    rig.publish(approved(rig, accounts=("north-fb",)))
+    for _ in range(4):
+        later(rig, 40)
+        rig.run()
+
+    marker = rig.deliveries.get("p1", "north-fb")
+    assert (marker.status, len(adapter.posts)) == (domain.LIVE, 1)
+    assert adapter.calls == 2
+
+
+def test_lost_answers_are_looked_for_before_new_sends(tmp_path):
+    from services.publishing import adapters as sql
+    from shared import db
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'p.sqlite3'}")
+    db.migrate(engine, bootstrap.MIGRATIONS)
+    log = sql.SqlDeliveryLog(engine)
+    at = datetime(2030, 1, 1, 9, tzinfo=UTC)
+    log.record(domain.Delivery("new", "a", "n", domain.PENDING, at, next_attempt_at=at))
+    log.record(
+        domain.Delivery(
+            "lost",
+            "a",
+            "n",
+            domain.RECONCILING,
+            at,
+            next_attempt_at=at + timedelta(seconds=5),
+        )
+    )
+
+    due = log.due(at + timedelta(minutes=1), timedelta(minutes=2), limit=1)
+
+    assert [d.post_id for d in due] == ["lost"]
