@@ -16,7 +16,7 @@ CSV = (
     "OB1,Barack,Obama,5B,yes,yes\n"
 )
 NEWSROOM = "oakfield-newsroom"
-FACEBOOK = "oakfield-facebook"  # a folder standing in for the school's Facebook page
+FACEBOOK = "oakfield-facebook"  # the demo school's Facebook Page (a local sandbox)
 
 
 def _setup(running: Any, faces_dir: Path) -> dict[str, Any]:
@@ -48,19 +48,6 @@ def _setup(running: Any, faces_dir: Path) -> dict[str, Any]:
         ],
     )
     assert enrolled.status_code == 201, enrolled.text
-    added = admin.call(
-        "POST",
-        "publishing",
-        "/api/accounts",
-        json={
-            "school": SCHOOL,
-            "account_id": FACEBOOK,
-            "kind": "folder",
-            "name": "Facebook (folder stand-in)",
-            "config": {"consent_platform": "facebook"},
-        },
-    )
-    assert added.status_code == 201, added.text
     consent_ports = system.ports["consent"]
     wait_for(
         lambda: (
