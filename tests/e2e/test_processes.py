@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -63,6 +64,7 @@ class Stack:
         self.env = env
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.urls: dict[str, str] = {}
+        self.sandboxes: Any = None
 
     def spawn(
         self, name: str, args: list[str], extra: dict[str, str] | None = None
@@ -142,6 +144,10 @@ def stack(
 ) -> Iterator[tuple[Stack, dict[str, str]]]:
     from cryptography.fernet import Fernet
 
+    from safepost import demo
+    from safepost.sandboxes import run as sandboxes_run
+
+    boxes = sandboxes_run.start(demo.SCHOOLS)
     dbs = _create_databases(postgres_admin_url, [*SERVICES, "identity"])
     publishing_port = free_port()  # platforms fetch images from its signed links
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
@@ -161,6 +167,9 @@ def stack(
             "LOG_LEVEL": "INFO",
             "SAFEPOST_TOKEN_KEYS": Fernet.generate_key().decode(),
             "PUBLIC_URL": f"http://127.0.0.1:{publishing_port}",
+            # the platform sandboxes, running in this test process
+            **boxes.env(),
+            "PUBLISH_WAIT_SECONDS": "2",
         }
     )
     s = Stack(tmp_path, env)
@@ -177,6 +186,7 @@ def stack(
             assert done.returncode == 0, (
                 f"safepost {command}: {done.stdout}{done.stderr}"
             )
+        _connect_sandbox_accounts(env, boxes)
         creds = (tmp_path / "var" / "demo-credentials.txt").read_text().splitlines()
         passwords = {line.split("\t")[0]: line.split("\t")[1] for line in creds}
         for service in SERVICES:
@@ -208,6 +218,7 @@ def stack(
         wait_for(
             healthy, "every API to be ready and every worker consuming", timeout=180
         )
+        s.sandboxes = boxes
         yield s, passwords
     except BaseException:
         for name, _ in s.procs:
@@ -215,7 +226,21 @@ def stack(
         raise
     finally:
         s.stop()
+        boxes.stop()
         _drop_databases(postgres_admin_url, dbs)
+
+
+def _connect_sandbox_accounts(env: dict[str, str], boxes: Any) -> None:
+    """The demo schools' accounts on the sandboxes, connected with the tokens the
+    sandboxes issued (stored encrypted in publishing's PostgreSQL database), as an
+    admin's OAuth connection would have: what `make run` does embedded."""
+    from safepost import demo
+    from services.publishing import bootstrap as publishing
+    from shared.config import Settings
+
+    ports = publishing.real_ports(Settings.from_env("publishing", env))
+    for slug in demo.SCHOOLS:
+        demo.connect_platform_accounts(ports, slug, boxes)
 
 
 def test_every_service_in_its_own_process_takes_a_photo_to_published_over_rabbitmq(
@@ -245,3 +270,17 @@ def test_every_service_in_its_own_process_takes_a_photo_to_published_over_rabbit
         f"\nprocesses journey: {result['seconds']:.2f} s from upload to published "
         f"({time.monotonic() - started:.1f} s with sign-ins)"
     )
+
+
+def test_over_rabbitmq_a_withdrawal_takes_a_live_post_down_from_every_platform(
+    stack: tuple[Stack, dict[str, str]], faces_dir: Path
+) -> None:
+    from tests.e2e.test_takedown import takedown_journey
+
+    s, passwords = stack
+    try:
+        takedown_journey(s.urls, passwords, s.sandboxes, faces_dir)
+    except BaseException:
+        for name, _ in s.procs:
+            print(f"--- {name} ---\n{s.tail(name)}")
+        raise

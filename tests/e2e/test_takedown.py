@@ -24,6 +24,14 @@ def test_a_withdrawal_takes_a_live_post_down_from_every_platform(
 ) -> None:
     base, passwords, system = running
     urls = {"portal": base, **{s: f"{base}/{s}" for s in embedded.SERVICES}}
+    takedown_journey(urls, passwords, system.sandboxes, faces_dir)
+
+
+def takedown_journey(
+    urls: dict[str, str], passwords: dict[str, str], boxes: Any, faces_dir: Path
+) -> None:
+    """Upload a photo of an enrolled, consented pupil to four accounts, approve it,
+    see it live on the sandboxes, withdraw consent, see it gone everywhere."""
     staff = {
         name: Staff(urls, name, passwords[name]).sign_in()
         for name in (
@@ -78,7 +86,6 @@ def test_a_withdrawal_takes_a_live_post_down_from_every_platform(
     )
     assert decided.status_code == 202, decided.text
 
-    boxes = system.sandboxes
     platforms = boxes.by_platform()
 
     def live_everywhere() -> bool:
