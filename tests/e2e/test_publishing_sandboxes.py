@@ -364,3 +364,46 @@ def test_a_newcomer_sees_the_post_live_on_each_sandbox_page_in_a_browser(
     for (label, width), (articles, images, fine) in seen.items():
         assert articles == expected_articles.get(label, 1), (label, width, articles)
         assert images >= articles and fine, (label, width)
+
+
+def test_the_approver_and_the_teacher_see_each_accounts_state_in_a_browser(
+    running: Running, faces_dir: Path, browser: Any
+) -> None:
+    """Issue 9 §5: each account's state in words, a link to the live post, on the
+    approver's page and the teacher's "my posts", at phone and desktop widths."""
+    caption = "Year 3 planted the school garden"
+    approved = approved_post(running, faces_dir, list(SANDBOXED), caption)
+    live = live_on(approved, list(SANDBOXED))
+    base, passwords, _ = running
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pages = {
+        "approver.oakfield": f"{base}/approval/posts/{approved.post_id}",
+        "teacher.oakfield": f"{base}/intake/",
+    }
+    for user, url in pages.items():
+        for width in (390, 1280):
+            context = browser.new_context(viewport={"width": width, "height": 900})
+            page = context.new_page()
+            page.goto(f"{base}/login")
+            page.fill("input[name=username]", user)
+            page.fill("input[name=password]", passwords[user])
+            page.click("button[type=submit]")
+            page.wait_for_url(lambda u: "/login" not in u)
+            page.goto(url)
+            page.get_by_text("Live — open it").first.wait_for(timeout=20_000)
+            links = page.evaluate(
+                "[...document.querySelectorAll('a')].map(a => a.href)"
+            )
+            text = page.inner_text("body")
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth > window.innerWidth"
+            )
+            page.screenshot(
+                path=str(SCREENSHOTS / f"states-{user.split('.')[0]}-{width}.png"),
+                full_page=True,
+            )
+            context.close()
+            for account in SANDBOXED:
+                assert live[account]["url"] in links, (user, width, account)
+            assert "/tmp/" not in text and "var/published" not in text
+            assert not overflow, (user, width)
