@@ -15,6 +15,12 @@ sandbox person manages every Page. It answers, under ``/{version}/``:
   fetches each ``image_url`` itself; one that does not answer 200 with an image
   leaves the container in ``ERROR``.
 
+``GET /{page}/feed`` (with ``since``) and ``GET /{ig-user}/media`` page by cursor as
+Graph documents (https://developers.facebook.com/docs/graph-api/results): newest
+first, ``limit`` (default 25; the feed refuses more than 100, the media edge caps
+it at 100), ``after``, and ``paging`` with ``cursors.before``/``after`` and a
+``next`` URL only while more posts follow.
+
 Every call needs a token (``access_token`` or ``Authorization: Bearer``), and Page
 calls need that Page's token. Errors and injected faults are Graph's error JSON
 (``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``).
@@ -58,6 +64,10 @@ USER_ID = "1000"
 SHORT_LIVED = 3600
 LONG_LIVED = 60 * 24 * 3600
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
+# Page sizes: an edge's default ``limit`` is 25; the feed refuses more than 100,
+# the media edge caps it (Graph: "some edges may have a maximum on the limit").
+FEED_PAGE = MEDIA_PAGE = 25
+FEED_LIMIT = MEDIA_LIMIT = 100
 _VERSION = re.compile(r"v\d+\.\d+")
 _ATTACHED = re.compile(r"attached_media\[(\d+)\]")
 
@@ -681,7 +691,9 @@ class GraphSandbox(Sandbox):
         fields = top_fields(request.args.get("fields", "id,message,created_time"))
         since = _integer_arg("since", 0)
         posts = self._posts("facebook", page_id, since)
-        return ok({"data": [self._feed_item(post, fields) for post in posts]})
+        window, paging = _page(posts, FEED_PAGE, FEED_LIMIT, cap=False)
+        body: dict[str, Any] = {"data": [self._feed_item(p, fields) for p in window]}
+        return ok(body | ({"paging": paging} if paging else {}))
 
     def _feed_item(self, post: dict[str, Any], fields: set[str]) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -792,9 +804,10 @@ class GraphSandbox(Sandbox):
     def _media(self, ig_user_id: str) -> Response:
         self._ig_user(ig_user_id)
         fields = top_fields(request.args.get("fields", "id"))
-        limit = _integer_arg("limit", 25)
+        posts = self._posts("instagram", ig_user_id, 0)
+        window, paging = _page(posts, MEDIA_PAGE, MEDIA_LIMIT, cap=True)
         data = []
-        for post in self._posts("instagram", ig_user_id, 0)[:limit]:
+        for post in window:
             album = post["media_count"] > 1
             item: dict[str, Any] = {"id": post["id"]}
             item |= {"caption": post["text"], "permalink": post["permalink"]}
@@ -804,7 +817,7 @@ class GraphSandbox(Sandbox):
                 kids = [{"id": f"{post['id']}{i}"} for i in range(post["media_count"])]
                 item["children"] = {"data": kids}
             data.append({k: v for k, v in item.items() if k in fields or k == "id"})
-        return ok({"data": data})
+        return ok({"data": data} | ({"paging": paging} if paging else {}))
 
     # -- posts and the page ---------------------------------------------------------
 
@@ -842,7 +855,7 @@ class GraphSandbox(Sandbox):
             and p["account"] == account
             and p["created"] >= since
         ]
-        return sorted(posts, key=lambda p: p["created"], reverse=True)
+        return sorted(posts, key=_order, reverse=True)
 
     def _hosted(self, name: str) -> Response:
         with self.state.lock:
@@ -883,8 +896,67 @@ def _expired() -> RefusedError:
 
 
 def _integer_arg(name: str, default: int) -> int:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() else default
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise refuse(400, f"(#100) Param {name} must be an integer", 100)
+    return int(raw)
+
+
+# -- cursor-based pagination ---------------------------------------------------------
+
+
+def _order(post: dict[str, Any]) -> tuple[float, str]:
+    """Where a post sits in an edge, newest first (ties by id)."""
+    return float(post["created"]), str(post["id"])
+
+
+def _cursor(post: dict[str, Any]) -> str:
+    """An opaque cursor pointing at a post (its place in the edge's order)."""
+    raw = json.dumps(list(_order(post))).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor_place(cursor: str) -> tuple[float, str]:
+    invalid = refuse(400, "(#100) The parameter after is not a valid cursor", 100)
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, post_id = json.loads(raw)
+    except (ValueError, TypeError):
+        raise invalid from None
+    if not isinstance(created, int | float) or not isinstance(post_id, str):
+        raise invalid
+    return float(created), post_id
+
+
+def _page(
+    posts: list[dict[str, Any]], default: int, most: int, *, cap: bool
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of ``posts`` (newest first) after the ``after`` cursor, and its
+    ``paging`` (``cursors.before``/``after``; ``next`` only when more follow), as
+    Graph pages an edge. ``limit`` above ``most`` is capped (``cap``) or refused."""
+    limit = _integer_arg("limit", default)
+    if limit < 1 or (limit > most and not cap):
+        raise refuse(400, f"(#100) The parameter limit must be 1 to {most}", 100)
+    limit = min(limit, most)
+    if request.args.get("before") is not None:
+        raise refuse(400, "(#100) The sandbox pages forward only (after)", 100)
+    after = request.args.get("after")
+    if after is not None:
+        place = _cursor_place(after)
+        posts = [p for p in posts if _order(p) < place]
+    window = posts[:limit]
+    if not window:
+        return [], None
+    last = _cursor(window[-1])
+    paging: dict[str, Any] = {"cursors": {"before": _cursor(window[0]), "after": last}}
+    if len(posts) > limit:
+        query = [
+            (k, v) for k, v in request.args.items(multi=True) if k not in ("after",)
+        ]
+        paging["next"] = f"{request.base_url}?{urlencode([*query, ('after', last)])}"
+    return window, paging
 
 
 def _fetch(url: str) -> tuple[str, bytes] | None:

@@ -12,7 +12,11 @@ Routes (errors as LinkedIn words them: ``{"status", "serviceErrorCode"?, "code"?
 - ``POST /rest/images?action=initializeUpload`` -> an upload URL on this sandbox,
   ``PUT /dms-uploads/<token>`` takes the bytes (bearer required);
 - ``POST /rest/posts`` (201, URN in ``x-restli-id``), ``GET``/``DELETE
-  /rest/posts/<urn>``, ``GET /rest/posts?q=author&author=<org>`` (the finder);
+  /rest/posts/<urn>``, ``GET /rest/posts?q=author&author=<org>`` (the finder: newest
+  first by ``sortBy`` ``LAST_MODIFIED`` (default) or ``CREATED``, paged by ``start``
+  and ``count`` (default 10, at most 100) with ``paging.start``/``count``/``total``;
+  a page shorter than ``count`` is the end, as LinkedIn's pagination guide says:
+  https://learn.microsoft.com/en-us/linkedin/shared/api-guide/concepts/pagination);
 - ``GET /feed/update/<urn>/`` a post's page; ``GET /`` every post with its images.
 
 Every ``/rest/`` call needs ``LinkedIn-Version`` (a missing one is 400
@@ -484,7 +488,10 @@ class LinkedInSandbox(Sandbox):
         start, count = args.get("start", "0"), args.get("count", "10")
         if not start.isdigit() or not count.isdigit() or not 1 <= int(count) <= 100:
             raise RefusedError(400, {"message": "start and count (1-100) are numbers"})
-        key = "lastModifiedAt" if args.get("sortBy") == "LAST_MODIFIED" else "createdAt"
+        sort = args.get("sortBy", "LAST_MODIFIED")
+        if sort not in ("CREATED", "LAST_MODIFIED"):
+            raise RefusedError(400, {"message": "sortBy is CREATED or LAST_MODIFIED"})
+        key = "lastModifiedAt" if sort == "LAST_MODIFIED" else "createdAt"
         with self.state.lock:
             mine = [
                 p["post"]

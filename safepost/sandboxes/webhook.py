@@ -7,7 +7,10 @@ Routes (the receiver URL is ``{base_url}/webhook``):
 - ``POST /webhook``           a post; 201 ``{"id", "url"}`` (200 with the first post's
   id and URL when its Idempotency-Key was seen before; 422 if that key came with
   another body);
-- ``GET /webhook?since=ISO``  the recent posts, newest first;
+- ``GET /webhook?since=ISO``  the recent posts, newest first, ``page_size`` (50; or
+  ``limit``, 1-100) at a time: while more follow, the answer carries
+  ``Link: </webhook?since=...&after=CURSOR>; rel="next"`` (RFC 8288), the cursor
+  pointing after the page's last post;
 - ``GET /webhook/<id>``       one post's ``{"id", "url"}``, or 404;
 - ``DELETE /webhook/<id>``    takes it down (body ``{"event": "post.deleted", "id"}``);
 - ``GET /posts/<id>``         the public page of one post (its ``url``);
@@ -30,6 +33,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Response, jsonify, request
 
@@ -54,6 +58,7 @@ _ERRORS = {
     "refuse": (422, "content_rejected", "The website's moderation refused the post."),
 }
 RETRY_AFTER_SECONDS = 30
+PAGE_SIZE, MAX_PAGE_SIZE = 50, 100  # posts per page of the recent list
 
 
 class RefusedError(Exception):
@@ -66,6 +71,7 @@ class RefusedError(Exception):
 
 class WebhookSandbox(Sandbox):
     name = "webhook"
+    page_size = PAGE_SIZE
 
     def __init__(
         self,
@@ -169,10 +175,20 @@ class WebhookSandbox(Sandbox):
         since = _parse_time(request.args.get("since", ""))
         if since is None:
             raise RefusedError(400, "bad_request", "since must be an ISO 8601 time.")
+        limit = request.args.get("limit", str(self.page_size))
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE_SIZE:
+            raise RefusedError(
+                400, "bad_request", f"limit must be 1 to {MAX_PAGE_SIZE}."
+            )
         found = [
             p for p in self.live() if datetime.fromisoformat(p["created_at"]) >= since
         ]
-        found.sort(key=lambda p: str(p["created_at"]), reverse=True)
+        found.sort(key=_order, reverse=True)
+        after = request.args.get("after")
+        if after is not None:
+            place = _cursor_place(after)
+            found = [p for p in found if _order(p) < place]
+        window = found[: int(limit)]
         items = [
             {
                 "id": p["id"],
@@ -181,9 +197,14 @@ class WebhookSandbox(Sandbox):
                 "image_count": len(p["images"]),
                 "created_at": p["created_at"],
             }
-            for p in found
+            for p in window
         ]
-        return _json(items, 200)
+        answer = _json(items, 200)
+        if len(found) > len(window):
+            query = [(k, v) for k, v in request.args.items(multi=True) if k != "after"]
+            query.append(("after", _cursor(window[-1])))
+            answer.headers["Link"] = f'<{PATH}?{urlencode(query)}>; rel="next"'
+        return answer
 
     def _lookup(self, post_id: str) -> Response:
         with self.state.lock:
@@ -301,6 +322,28 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise RefusedError(400, "bad_request", "The body must be a JSON object.")
     return body
+
+
+def _order(post: dict[str, Any]) -> tuple[str, int]:
+    """A post's place in the list, newest first (ties by its number)."""
+    return str(post["created_at"]), int(str(post["id"]).removeprefix("post-"))
+
+
+def _cursor(post: dict[str, Any]) -> str:
+    raw = json.dumps(list(_order(post))).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor_place(cursor: str) -> tuple[str, int]:
+    bad = RefusedError(400, "bad_request", "after is not a cursor this site gave.")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, number = json.loads(raw)
+    except (ValueError, TypeError, binascii.Error):
+        raise bad from None
+    if not isinstance(created, str) or not isinstance(number, int):
+        raise bad
+    return created, number
 
 
 def _parse_time(value: str) -> datetime | None:

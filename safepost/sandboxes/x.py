@@ -15,7 +15,9 @@ Routes (problems answered as X documents them: ``{"title", "detail", "type",
   equal to a live post of the same user is refused as duplicate content;
 - ``DELETE /2/tweets/<id>``, ``GET /2/tweets/<id>`` (a gone post: 200 with a
   ``resource-not-found`` problem), ``GET /2/users/<id>/tweets`` (``start_time``,
-  ``max_results`` 5-100, ``pagination_token``, ``tweet.fields``);
+  ``max_results`` 5-100, default 10, ``tweet.fields``; newest first, reaching only
+  the 3,200 most recent posts; ``meta.next_token`` while more follow, a base-36
+  cursor given back as ``pagination_token``: https://docs.x.com/x-api/users/get-posts);
 - ``GET /i/status/<id>``        the post's public page; ``GET /`` every post.
 
 Every API call needs ``Authorization: Bearer`` with an unexpired token carrying the
@@ -107,6 +109,7 @@ class Upload:
 
 class XSandbox(Sandbox):
     name = "x"
+    timeline_reach = 3200  # X: the user Post timeline reaches the newest 3,200 posts
 
     def __init__(
         self,
@@ -480,26 +483,26 @@ class XSandbox(Sandbox):
         count = request.args.get("max_results", "10")
         if not count.isdigit() or not 5 <= int(count) <= 100:
             raise _invalid("max_results must be between 5 and 100.")
-        start = request.args.get("pagination_token", "0")
-        if not start.isdigit():
-            raise _invalid("pagination_token is invalid.")
+        token = request.args.get("pagination_token")
+        older_than = _token_id(token) if token is not None else None
         with self.state.lock:
             if user_id not in self.users:
                 return _json({"errors": [_not_found(user_id, "id", "user")]}, 200)
-            ids = [
+            mine = [k for k, p in self.state.posts.items() if p["author_id"] == user_id]
+            mine.sort(key=int, reverse=True)
+            ids = [  # only the most recent posts are reachable at all
                 k
-                for k, p in self.state.posts.items()
-                if p["author_id"] == user_id
-                and (since is None or p["created"] >= since)
+                for k in mine[: self.timeline_reach]
+                if (since is None or self.state.posts[k]["created"] >= since)
+                and (older_than is None or int(k) < older_than)
             ]
-            ids.sort(key=int, reverse=True)
-            window = ids[int(start) : int(start) + int(count)]
+            window = ids[: int(count)]
             data = [self._rendered(i, fields) for i in window]
         meta: dict[str, Any] = {"result_count": len(data)}
         if data:
             meta.update(newest_id=window[0], oldest_id=window[-1])
-        if int(start) + int(count) < len(ids):
-            meta["next_token"] = str(int(start) + int(count))
+        if len(ids) > len(window):
+            meta["next_token"] = _base36(int(window[-1]))
         return _json({"data": data, "meta": meta} if data else {"meta": meta}, 200)
 
     # -- posts ----------------------------------------------------------------------
@@ -626,6 +629,23 @@ def _fields() -> frozenset[str]:
             f"Unknown tweet.fields: {', '.join(sorted(fields - TWEET_FIELDS))}"
         )
     return fields
+
+
+def _base36(number: int) -> str:
+    """A pagination token: the last post shown, in base 36 as X's tokens are."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while number:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+    return out or "0"
+
+
+def _token_id(token: str) -> int:
+    """The post a pagination token points after; a token X never gave is refused."""
+    if not token or not all(c in "0123456789abcdefghijklmnopqrstuvwxyz" for c in token):
+        raise _invalid("pagination_token is invalid.")
+    return int(token, 36)
 
 
 def _time_arg(value: str | None) -> float | None:

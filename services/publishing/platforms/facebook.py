@@ -13,7 +13,10 @@ Meta's documentation (checked 30 November 2026):
   https://developers.facebook.com/docs/pages-api/posts
 - Page photos (``published``, ``source``):
   https://developers.facebook.com/docs/graph-api/reference/page/photos
-- Page feed (``since``, fields): https://developers.facebook.com/docs/graph-api/reference/page/feed
+- Page feed (``since``, fields; ``limit`` at most 100, a higher one is an error):
+  https://developers.facebook.com/docs/graph-api/reference/page/feed
+- paginated results (``paging.next`` until absent; a short page is not the end):
+  https://developers.facebook.com/docs/graph-api/results
 - Page post (``permalink_url``, ``attachments``, ``DELETE``):
   https://developers.facebook.com/docs/graph-api/reference/post
 - errors and versions: see ``graph.py``.
@@ -27,7 +30,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from services.publishing.platforms import graph
+from services.publishing.platforms import graph, paging
 from services.publishing.platforms.base import (
     AmbiguousError,
     Destination,
@@ -41,6 +44,8 @@ from services.publishing.platforms.base import (
 logger = logging.getLogger(__name__)
 
 FEED_FIELDS = "id,message,created_time,permalink_url,attachments{type,subattachments}"
+# The feed's documented upper bound for ``limit`` (a higher one is an error).
+RECENT_PAGE_SIZE = 100
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif"}
 
 
@@ -53,8 +58,13 @@ class FacebookPageAdapter:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         now: graph.Clock = graph.utcnow,
+        recent_page_size: int = RECENT_PAGE_SIZE,
+        recent_max_pages: int = paging.MAX_PAGES,
     ) -> None:
+        paging.check_bounds(recent_page_size, recent_max_pages, RECENT_PAGE_SIZE)
         self._limits = graph.timeout(connect_timeout, read_timeout)
+        self._page_size = recent_page_size
+        self._max_pages = recent_max_pages
         self._now = now
 
     def _session(self, dest: Destination) -> graph.Session:
@@ -108,24 +118,34 @@ class FacebookPageAdapter:
         return LivePost(post_id, _url(body.get("permalink_url"), post_id))
 
     def recent(self, dest: Destination, since: datetime) -> list[RecentPost]:
-        """The Page's posts since ``since``, up to 100 (one page of the feed: enough
-        for the minutes a reconciliation looks back)."""
-        page = graph.object_id(dest.external_id)
+        """The Page's posts since ``since``, newest first, every page of them:
+        ``GET /{page-id}/feed?since=...&limit=...``, then each ``paging.next`` until
+        there is none (Graph says a short page is not the end). More than
+        ``recent_max_pages`` pages is ``TransientError`` (``recent_incomplete``),
+        never a partial list."""
+        page_id = graph.object_id(dest.external_id)
         start = graph.not_before(since)
+        edge = f"{page_id}/feed"
         params = {
             "fields": FEED_FIELDS,
             "since": str(int(start.timestamp())),
-            "limit": "100",
+            "limit": str(self._page_size),
         }
+        found: list[RecentPost] = []
         with self._session(dest) as api:
-            body = api.call("GET", f"{page}/feed", params=params)
-        data = body.get("data")
-        if not isinstance(data, list):
-            raise TransientError(
-                "malformed Graph answer: feed without data", code="malformed"
-            )
-        posts = [_recent(item) for item in data]
-        return [p for p in posts if p.created_at is None or p.created_at >= start]
+            for _ in range(self._max_pages):
+                body = api.call("GET", edge, params=params)
+                data = body.get("data")
+                if not isinstance(data, list):
+                    raise TransientError(
+                        "malformed Graph answer: feed without data", code="malformed"
+                    )
+                found += [p for p in map(_recent, data) if paging.is_since(p, start)]
+                following = paging.graph_next(dest.base_url, edge, body)
+                if following is None:
+                    return paging.unique(found)
+                params = following
+        raise paging.too_many_pages("Facebook", self._max_pages)
 
 
 def _stage(api: graph.Session, page: str, item: Media) -> str:

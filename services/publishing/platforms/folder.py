@@ -132,6 +132,9 @@ class FolderAdapter:
         return _live(folder) if (folder / "post.json").is_file() else None
 
     def recent(self, dest: Destination, since: datetime) -> list[RecentPost]:
+        """The account's posts published since ``since``, newest first. Every post
+        folder of the account is read (a directory listing has no pages), so the
+        list is complete however many posts there are."""
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         found = [p for p in self._posts(dest) if p.created_at and p.created_at >= since]

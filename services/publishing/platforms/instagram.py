@@ -24,6 +24,11 @@ Meta's documentation (checked 30 November 2026):
 - IG Media (reading; ``DELETE /{ig-media-id}``, Facebook Login only, with
   ``instagram_manage_contents``):
   https://developers.facebook.com/docs/instagram-platform/reference/instagram-media
+- paginated results (cursor paging with ``limit``, ``after`` and ``paging.next``;
+  "do not depend on the number of results being fewer than the limit ... use the
+  absence of next"): https://developers.facebook.com/docs/graph-api/results
+  The media edge documents no ``limit`` ceiling; where an edge has one, Graph caps
+  ``limit`` itself and still gives ``next``.
 - errors and versions: see ``graph.py``.
 """
 
@@ -34,7 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from services.publishing.platforms import graph
+from services.publishing.platforms import graph, paging
 from services.publishing.platforms.base import (
     AmbiguousError,
     Destination,
@@ -50,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 MAX_IMAGES = 10
 MEDIA_FIELDS = "id,caption,permalink,timestamp,media_type,children"
+# Media per page asked for: Graph may cap an edge's limit lower and then pages on.
+RECENT_PAGE_SIZE = 100
 
 
 class InstagramAdapter:
@@ -64,8 +71,13 @@ class InstagramAdapter:
         max_polls: int = 20,
         sleep: Callable[[float], None] = time.sleep,
         now: graph.Clock = graph.utcnow,
+        recent_page_size: int = RECENT_PAGE_SIZE,
+        recent_max_pages: int = paging.MAX_PAGES,
     ) -> None:
+        paging.check_bounds(recent_page_size, recent_max_pages, RECENT_PAGE_SIZE)
         self._limits = graph.timeout(connect_timeout, read_timeout)
+        self._page_size = recent_page_size
+        self._max_pages = recent_max_pages
         self._poll_interval = poll_interval
         self._max_polls = max_polls
         self._sleep = sleep
@@ -150,20 +162,37 @@ class InstagramAdapter:
         return LivePost(media_id, permalink if isinstance(permalink, str) else "")
 
     def recent(self, dest: Destination, since: datetime) -> list[RecentPost]:
-        """The newest 50 posts, those since ``since`` kept (the media edge pages by
-        cursor, not by time)."""
+        """The account's media since ``since``, newest first, read page by page
+        (``GET /{ig-user-id}/media``, ``limit``, then each ``paging.next``) until a
+        page ends with a medium older than ``since`` or there is no ``next``; more
+        than ``recent_max_pages`` pages is ``TransientError`` (``recent_incomplete``),
+        never a partial list. The edge lists newest first; only a page's last
+        medium is taken to mean the rest are older (one out of order at the top,
+        such as a pinned post, must not end the reading)."""
         user = graph.object_id(dest.external_id)
         start = graph.not_before(since)
-        params = {"fields": MEDIA_FIELDS, "limit": "50"}
+        edge = f"{user}/media"
+        params = {"fields": MEDIA_FIELDS, "limit": str(self._page_size)}
+        found: list[RecentPost] = []
         with self._session(dest) as api:
-            body = api.call("GET", f"{user}/media", params=params)
-        data = body.get("data")
-        if not isinstance(data, list):
-            raise TransientError(
-                "malformed Graph answer: media without data", code="malformed"
-            )
-        posts = [_recent(item) for item in data]
-        return [p for p in posts if p.created_at is None or p.created_at >= start]
+            for _ in range(self._max_pages):
+                body = api.call("GET", edge, params=params)
+                page = [_recent(item) for item in _data(body)]
+                found += [p for p in page if paging.is_since(p, start)]
+                following = paging.graph_next(dest.base_url, edge, body)
+                if following is None or (page and paging.is_before(page[-1], start)):
+                    return paging.unique(found)
+                params = following
+        raise paging.too_many_pages("Instagram", self._max_pages)
+
+
+def _data(body: dict[str, object]) -> list[object]:
+    data = body.get("data")
+    if not isinstance(data, list):
+        raise TransientError(
+            "malformed Graph answer: media without data", code="malformed"
+        )
+    return data
 
 
 def _image_urls(media: Sequence[Media]) -> list[str]:

@@ -15,7 +15,8 @@ call carries ``Authorization: Bearer``, ``LinkedIn-Version: YYYYMM`` from
   ``content.media`` (one image) or ``content.multiImage`` (2-20) -> 201 with the post
   URN in the ``x-restli-id`` header;
 - ``DELETE /rest/posts/{urn}`` (204; 404 is already gone), ``GET /rest/posts/{urn}``,
-  ``GET /rest/posts?q=author&author={org}&sortBy=CREATED`` (the author finder).
+  ``GET /rest/posts?q=author&author={org}&sortBy=CREATED&start=...&count=100`` (the
+  author finder, read page by page for ``recent``).
 
 Answers are classified by status and LinkedIn's ``code``/``serviceErrorCode`` fields:
 401 auth; 403 auth too (the member lost the page role or the scope: an admin must
@@ -37,6 +38,11 @@ Documentation (checked 2026-11):
 - https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares/images-api
 - https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares/posts-api
   (schema, multiImage, author finder, delete, little-text escaping)
+- https://learn.microsoft.com/en-us/linkedin/shared/api-guide/concepts/pagination
+  (``start``/``count``; the end of the data set is a page with fewer elements than
+  ``count``); the posts finder's ``count`` is at most 100, ``sortBy`` ``CREATED`` or
+  ``LAST_MODIFIED`` (the default), ``start`` from 0 (posts-api, "Find Posts by
+  Authors")
 - https://learn.microsoft.com/en-us/linkedin/marketing/versioning (monthly versions,
   each supported for at least a year; 202601 the latest documented at writing)
 - https://learn.microsoft.com/en-us/linkedin/shared/api-guide/concepts/rate-limits
@@ -59,6 +65,7 @@ import httpx
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 
+from services.publishing.platforms import paging
 from services.publishing.platforms.base import (
     AmbiguousError,
     AuthError,
@@ -83,7 +90,7 @@ SCOPES = ("w_organization_social", "r_organization_social")
 DEFAULT_API_VERSION = "202601"
 MAX_IMAGES = 20
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif")
-RECENT_PAGE, RECENT_PAGES = 50, 5
+RECENT_PAGE_SIZE = 100  # the posts finder's largest ``count``
 # Characters LinkedIn's "little text" format reserves in a commentary; unescaped,
 # they are read as markup and the text can be cut short.
 RESERVED = "\\|{}@[]()<>#*_~"
@@ -125,9 +132,14 @@ class LinkedInAdapter:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        recent_page_size: int = RECENT_PAGE_SIZE,
+        recent_max_pages: int = paging.MAX_PAGES,
     ):
+        paging.check_bounds(recent_page_size, recent_max_pages, RECENT_PAGE_SIZE)
         self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self.now = now
+        self.recent_page_size = recent_page_size
+        self.recent_max_pages = recent_max_pages
 
     def publish(
         self, dest: Destination, caption: str, media: Sequence[Media]
@@ -160,16 +172,29 @@ class LinkedInAdapter:
         return LivePost(urn, _post_url(dest, urn))
 
     def recent(self, dest: Destination, since: datetime) -> list[RecentPost]:
+        """The organisation's posts since ``since``, newest first, read with the
+        author finder sorted by creation (``sortBy=CREATED``) page by page
+        (``start``/``count``) until a page is short (LinkedIn's end of the data set:
+        fewer elements than ``count``, and ``paging.total`` reached when given) or
+        ends with a post older than ``since``. More than ``recent_max_pages`` pages
+        is ``TransientError`` (``recent_incomplete``), never a partial list.
+
+        Offsets shift when posts are made or deleted between two pages, so each
+        page starts at the previous page's last post: it must be there again (a
+        deletion before it would otherwise skip a post unseen: then the list is
+        incomplete), and a post shown twice is kept once."""
         org = _organisation(dest.external_id)
+        count, start = self.recent_page_size, 0
+        last: str | None = None
         found: list[RecentPost] = []
         with self._client(dest) as client:
-            for page in range(RECENT_PAGES):
+            for _ in range(self.recent_max_pages):
                 params = {
                     "q": "author",
                     "author": org,
                     "sortBy": "CREATED",
-                    "start": str(page * RECENT_PAGE),
-                    "count": str(RECENT_PAGE),
+                    "start": str(start),
+                    "count": str(count),
                 }
                 resp = self._call(
                     client,
@@ -178,12 +203,16 @@ class LinkedInAdapter:
                     params=params,
                     headers={"X-RestLi-Method": "FINDER"},
                 )
-                posts = [_recent_post(dest, e) for e in _elements(_json(resp))]
-                newer = [p for p in posts if p.created_at and p.created_at >= since]
-                found += newer
-                if len(posts) < RECENT_PAGE or len(newer) < len(posts):
-                    break
-        return found
+                body = _json(resp)
+                posts = [_recent_post(dest, e) for e in _elements(body)]
+                if last is not None and last not in {p.external_id for p in posts}:
+                    raise paging.incomplete("LinkedIn", "the list shifted while read")
+                found += [p for p in posts if paging.is_since(p, since)]
+                older = bool(posts) and paging.is_before(posts[-1], since)
+                if older or not _more(body, start, len(posts), count):
+                    return paging.unique(found)
+                start, last = start + len(posts) - 1, posts[-1].external_id
+        raise paging.too_many_pages("LinkedIn", self.recent_max_pages)
 
     # -- HTTP ------------------------------------------------------------------------
 
@@ -481,6 +510,15 @@ def _elements(body: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(elements, list) or not all(isinstance(e, dict) for e in elements):
         raise TransientError("LinkedIn's post list is malformed", code="malformed")
     return elements
+
+
+def _more(body: dict[str, Any], start: int, shown: int, count: int) -> bool:
+    """Whether the finder has more after this page: a full page (LinkedIn: the end
+    is a page with fewer elements than ``count``), or a ``paging.total`` beyond it."""
+    page = body.get("paging")
+    total = page.get("total") if isinstance(page, dict) else None
+    beyond = isinstance(total, int) and start + shown < total
+    return shown > 0 and (shown >= count or beyond)
 
 
 def _recent_post(dest: Destination, post: dict[str, Any]) -> RecentPost:

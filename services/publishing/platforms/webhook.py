@@ -23,8 +23,12 @@ It answers 2xx with ``{"id": "...", "url": "<public URL of the post>"}``.
 ``DELETE {url}/{id}`` (body ``{"event": "post.deleted", "id": "<id>"}``, signed the
 same way) takes a post down; 2xx, or 404/410 for one already gone.
 ``GET {url}/{id}`` answers ``{"id", "url"}`` or 404. ``GET {url}?since=<ISO 8601>``
-answers a JSON list of ``{"id", "url", "caption", "image_count", "created_at"}``.
-Reads are signed over an empty body.
+answers a JSON list of ``{"id", "url", "caption", "image_count", "created_at"}``,
+newest first: every post created since then. A receiver may page that list: then
+each answer but the last carries ``Link: <URL>; rel="next"`` (RFC 8288, the URL on
+the same receiver path, e.g. with a cursor in its query), and Safepost follows
+those links until an answer has none; a receiver must never cut the list short
+without one. Reads are signed over an empty body.
 
 Errors: a JSON body ``{"error": {"code": "...", "message": "..."}}``. Classified by
 status: 401/403 auth (bad secret: reconnect), 429 rate-limited (``Retry-After``
@@ -39,7 +43,9 @@ signatures https://docs.stripe.com/webhooks#verify-manually and Standard Webhook
 Svix https://docs.svix.com/receiving/verifying-payloads/why ; Idempotency-Key header
 (409 while in flight, 422 when reused for another body)
 https://datatracker.ietf.org/doc/draft-ietf-httpapi-idempotency-key-header/ ;
-Retry-After (RFC 9110 §10.2.3) https://www.rfc-editor.org/rfc/rfc9110#name-retry-after .
+Retry-After (RFC 9110 §10.2.3) https://www.rfc-editor.org/rfc/rfc9110#name-retry-after ;
+Link header and ``rel="next"`` (RFC 8288 §3, IANA link relations)
+https://www.rfc-editor.org/rfc/rfc8288 .
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from urllib.parse import quote
 
 import httpx
 
+from services.publishing.platforms import paging
 from services.publishing.platforms.base import (
     AmbiguousError,
     AuthError,
@@ -138,9 +145,13 @@ class WebhookAdapter:
         clock: Callable[[], float] = time.time,
         require_https: bool = True,
         transport: httpx.BaseTransport | None = None,
+        recent_max_pages: int = paging.MAX_PAGES,
     ):
+        if recent_max_pages < 1:
+            raise ValueError("at least one page")
         self.clock = clock
         self.require_https = require_https
+        self.recent_max_pages = recent_max_pages
         self.client = httpx.Client(
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             follow_redirects=False,
@@ -205,17 +216,30 @@ class WebhookAdapter:
         return live
 
     def recent(self, dest: Destination, since: datetime) -> list[RecentPost]:
-        url = str(httpx.URL(self._url(dest), params={"since": _iso(since)}))
-        headers = self._headers(dest, b"")
-        answer = self._send("GET", url, b"", headers, create=False)
-        posts = _recent(answer)
-        if posts is None:
-            raise TransientError(
-                "the website's list of recent posts was not the documented JSON",
-                status=answer.status_code,
-                code="malformed",
+        """The receiver's posts since ``since``, newest first: ``GET {url}?since=``,
+        then each ``Link: <...>; rel="next"`` page (same receiver URL only) until an
+        answer has none. More than ``recent_max_pages`` pages is ``TransientError``
+        (``recent_incomplete``), never a partial list."""
+        base = httpx.URL(self._url(dest))
+        url = base.copy_merge_params({"since": _iso(since)})
+        found: list[RecentPost] = []
+        for _ in range(self.recent_max_pages):
+            answer = self._send(
+                "GET", str(url), b"", self._headers(dest, b""), create=False
             )
-        return sorted(posts, key=_newest_first)
+            posts = _recent(answer)
+            if posts is None:
+                raise TransientError(
+                    "the website's list of recent posts was not the documented JSON",
+                    status=answer.status_code,
+                    code="malformed",
+                )
+            found += [p for p in posts if paging.is_since(p, since)]
+            following = _next_page(answer, base)
+            if following is None:
+                return sorted(paging.unique(found), key=_newest_first)
+            url = following
+        raise paging.too_many_pages("the website", self.recent_max_pages)
 
     # -- HTTP ---------------------------------------------------------------------
 
@@ -424,6 +448,23 @@ def _recent(answer: httpx.Response) -> list[RecentPost] | None:
         created = _parse_time(item.get("created_at"))
         posts.append(RecentPost(live.external_id, live.url, caption, count, created))
     return posts
+
+
+def _next_page(answer: httpx.Response, base: httpx.URL) -> httpx.URL | None:
+    """The next page's URL from the answer's ``Link: <...>; rel="next"`` (RFC 8288,
+    relative to the request), or None on the last page. Followed only on the
+    receiver's own URL (its query may change): reads are signed."""
+    link = answer.links.get("next")
+    if link is None:
+        return None
+    try:
+        url = answer.url.join(link.get("url", ""))
+    except httpx.InvalidURL:
+        url = httpx.URL()
+    here = (base.scheme, base.host, base.port, base.path)
+    if (url.scheme, url.host, url.port, url.path) != here or not url.query:
+        raise paging.incomplete("the website", "its next link leads elsewhere")
+    return url
 
 
 def _parse_time(value: Any) -> datetime | None:

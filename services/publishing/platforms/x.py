@@ -11,8 +11,10 @@ What it calls (``Destination.base_url`` is ``https://api.x.com`` or the sandbox;
 - ``DELETE /2/tweets/{id}`` -> ``{"data": {"deleted": true}}``;
 - ``GET /2/tweets/{id}`` -> ``{"data": ...}``, or 200 with a ``resource-not-found``
   problem in ``errors`` when the post is gone;
-- ``GET /2/users/{id}/tweets?start_time=...&tweet.fields=created_at,attachments,
-  entities`` (newest first, ``meta.next_token`` pages).
+- ``GET /2/users/{id}/tweets?start_time=...&max_results=100&tweet.fields=created_at,
+  attachments,entities`` (newest first; each ``meta.next_token`` goes back as
+  ``pagination_token`` until there is none; a page may hold fewer than
+  ``max_results`` before the end, and only the 3,200 most recent posts are reachable).
 
 Errors are RFC 7807 problems (``title``, ``type``, ``detail``, ``status``), classified
 by status and ``type`` only: 401 auth; 429 rate-limited until ``x-rate-limit-reset``
@@ -32,6 +34,10 @@ Documentation (checked 2026-11):
 - https://docs.x.com/x-api/media/quickstart/best-practices (4 photos; 5 MB images)
 - https://docs.x.com/x-api/posts/manage-tweets/introduction
 - https://developer.x.com/en/docs/x-api/tweets/manage-tweets/api-reference/delete-tweets-id
+- https://docs.x.com/x-api/users/get-posts (``start_time``, inclusive, to the second;
+  ``max_results`` 5-100; ``pagination_token``; ``meta.next_token``)
+- https://docs.x.com/x-api/posts/timelines (the user Post timeline: up to the 3,200
+  most recent posts, paginated)
 - https://docs.x.com/x-api/fundamentals/response-codes-and-errors (problem types)
 - https://docs.x.com/x-api/fundamentals/rate-limits (x-rate-limit-* headers)
 - https://docs.x.com/fundamentals/authentication/oauth-2-0/authorization-code (PKCE,
@@ -55,6 +61,7 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 from twitter_text import extract_urls
 
+from services.publishing.platforms import paging
 from services.publishing.platforms.base import (
     AmbiguousError,
     AuthError,
@@ -78,7 +85,10 @@ MAX_IMAGES = 4
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 RATE_WINDOW = timedelta(minutes=15)  # X's windows, when no reset header is given
-RECENT_PAGES = 5
+# The user Post timeline: at most 100 posts a page, and only the 3,200 most recent
+# posts are reachable at all.
+RECENT_PAGE_SIZE = 100
+TIMELINE_REACH = 3200
 
 # Pay-per-use write prices per request, https://docs.x.com/x-api/getting-started/pricing
 # ("Content: Create" and "Content: Create (with URL)"), in US dollars.
@@ -111,9 +121,14 @@ class XAdapter:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        recent_page_size: int = RECENT_PAGE_SIZE,
+        recent_max_pages: int = paging.MAX_PAGES,
     ):
+        paging.check_bounds(recent_page_size, recent_max_pages, RECENT_PAGE_SIZE)
         self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self.now = now
+        self.recent_page_size = recent_page_size
+        self.recent_max_pages = recent_max_pages
 
     def publish(
         self, dest: Destination, caption: str, media: Sequence[Media]
@@ -149,23 +164,38 @@ class XAdapter:
         return LivePost(found, _post_url(dest, found))
 
     def recent(self, dest: Destination, since: datetime) -> list[RecentPost]:
+        """The account's posts since ``since``, newest first: the user Post timeline
+        (``start_time``, ``max_results``) page by page, each ``meta.next_token`` sent
+        back as ``pagination_token``, until there is no ``next_token``. More than
+        ``recent_max_pages`` pages, or a timeline that ends at X's 3,200 most recent
+        posts, is ``TransientError`` (``recent_incomplete``), never a partial list."""
         user_id = _checked_id(dest.external_id)
+        start = paging.aware(since).astimezone(UTC).replace(microsecond=0)
         params = {
-            "start_time": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "max_results": "100",
+            "start_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "max_results": str(self.recent_page_size),
             "tweet.fields": "created_at,attachments,entities",
         }
         found: list[RecentPost] = []
+        listed = 0
         with self._client(dest) as client:
-            for _ in range(RECENT_PAGES):
+            for _ in range(self.recent_max_pages):
                 path = f"/2/users/{user_id}/tweets"
                 answer = self._call(client, "GET", path, params=params) or {}
-                found += [_recent_post(dest, item) for item in _items(answer)]
+                items = _items(answer)
+                listed += len(items)
+                found += [_recent_post(dest, item) for item in items]
                 token = _dict(answer.get("meta")).get("next_token")
-                if not isinstance(token, str):
-                    break
+                if token is None:
+                    if listed >= TIMELINE_REACH:
+                        raise paging.incomplete("X", "past the timeline's reach")
+                    return paging.unique(p for p in found if paging.is_since(p, start))
+                if not isinstance(token, str) or not token:
+                    raise TransientError(
+                        "X's next_token is malformed", code="malformed"
+                    )
                 params["pagination_token"] = token
-        return found
+        raise paging.too_many_pages("X", self.recent_max_pages)
 
     # -- HTTP ------------------------------------------------------------------------
 

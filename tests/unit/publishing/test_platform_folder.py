@@ -257,3 +257,27 @@ def test_external_ids_are_built_from_school_and_account():
         folder_external_id("oakfield/..", "newsroom")
     with pytest.raises(ValueError):
         folder_external_id("oakfield", "../riverside")
+
+
+def test_recent_lists_every_post_since_however_many_there_are(tmp_path):
+    """A directory listing has no pages: the post made first among many is found."""
+    now = [datetime(2030, 1, 1, 9, tzinfo=UTC).timestamp()]
+    adapter = FolderAdapter(tmp_path, clock=lambda: now[0])
+
+    def publish(caption: str, key: str, count: int = 1) -> None:
+        now[0] += 1
+        adapter.publish(a_destination(), caption, photos(count), idempotency_key=key)
+
+    for n in range(30):
+        publish(f"Last term {n}", f"old-{n}")
+    since = datetime.fromtimestamp(now[0] + 1, UTC)
+    publish("Sports day!", POST, 2)
+    for n in range(120):
+        publish(f"Later {n}", f"new-{n}")
+
+    recent = adapter.recent(a_destination(), since)
+
+    ours = find_ours(recent, "Sports day!", 2)
+    assert ours is not None and ours.external_id == POST and recent[-1] == ours
+    assert len(recent) == 121
+    assert not any(p.text.startswith("Last term") for p in recent)

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from safepost.sandboxes.graph import GraphSandbox
-from services.publishing.platforms import graph
+from services.publishing.platforms import graph, paging
 from services.publishing.platforms.base import (
     AmbiguousError,
     AuthError,
@@ -602,3 +602,184 @@ def test_the_regain_time_is_the_longest_the_usage_headers_give():
 
     assert graph.regain_at(headers, now=lambda: NOW) == NOW + timedelta(minutes=7)
     assert graph.regain_at({"x-app-usage": "not json"}, now=lambda: NOW) is None
+
+
+# -- recent: every page back to `since` ---------------------------------------------
+
+
+def paged_facebook(max_pages: int = 50) -> FacebookPageAdapter:
+    return FacebookPageAdapter(
+        connect_timeout=1.0,
+        read_timeout=1.0,
+        now=lambda: NOW,
+        recent_page_size=25,
+        recent_max_pages=max_pages,
+    )
+
+
+def paged_instagram(max_pages: int = 50) -> InstagramAdapter:
+    return InstagramAdapter(
+        connect_timeout=1.0,
+        read_timeout=1.0,
+        poll_interval=0.0,
+        max_polls=5,
+        sleep=lambda _: None,
+        now=lambda: NOW,
+        recent_page_size=10,
+        recent_max_pages=max_pages,
+    )
+
+
+def post_many(sandbox: GraphSandbox, platform: str, count: int, caption: str) -> None:
+    """Other posts on the account, made over the Graph API in one connection: text
+    posts on the Page, one-image media on Instagram."""
+    auth = {"Authorization": f"Bearer {PAGE_TOKEN}"}
+    base = f"{sandbox.base_url}/v26.0"
+    [photo] = images(sandbox, 1)
+    with httpx.Client(base_url=base, headers=auth) as client:
+        for n in range(count):
+            text = f"{caption} {n}"
+            if platform == "facebook":
+                client.post(f"/{PAGE}/feed", data={"message": text}).raise_for_status()
+                continue
+            form = {"image_url": photo.url or "", "caption": text}
+            container = client.post(f"/{IG_USER}/media", data=form).json()["id"]
+            while client.get(f"/{container}").json()["status_code"] != "FINISHED":
+                pass
+            form = {"creation_id": container}
+            client.post(f"/{IG_USER}/media_publish", data=form).raise_for_status()
+
+
+def backdate(sandbox: GraphSandbox, caption: str, hours: float = 1.0) -> None:
+    """Posts made earlier than they were (the sandbox keeps creation times)."""
+    with sandbox.state.lock:
+        for post in sandbox.state.posts.values():
+            if str(post["text"]).startswith(caption):
+                post["created"] -= hours * 3600
+
+
+def reads(sandbox: GraphSandbox, edge: str) -> int:
+    path = f"/{graph.DEFAULT_VERSION}/{edge}"
+    with sandbox.state.lock:
+        return sum(1 for call in sandbox.state.requests if call == ("GET", path))
+
+
+def test_instagram_recent_reads_every_page_back_to_our_post_among_many(sandbox):
+    adapter, account = paged_instagram(), an_ig_account(sandbox)
+    post_many(sandbox, "instagram", 15, "Last term")
+    backdate(sandbox, "Last term")
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    sandbox.inject("drop_after", "POST /media_publish$")
+    with pytest.raises(AmbiguousError):
+        adapter.publish(account, "Harvest festival", images(sandbox, 2))
+    post_many(sandbox, "instagram", 40, "Later that day")
+    sandbox.state.requests.clear()
+
+    recent = adapter.recent(account, since)
+
+    ours = find_ours(recent, "Harvest festival", 2)
+    assert ours is not None and recent[-1] == ours  # made first: on the 5th page
+    assert len(recent) == 41 and len({p.external_id for p in recent}) == 41
+    assert not any(p.text.startswith("Last term") for p in recent)
+    assert [p.created_at for p in recent] == sorted(
+        (p.created_at for p in recent), reverse=True
+    )
+    # 56 media, 10 a page: the 5th page ends in last term's media, so it stops.
+    assert reads(sandbox, f"{IG_USER}/media") == 5
+
+
+def test_instagram_recent_past_the_page_bound_is_incomplete_not_partial(sandbox):
+    adapter, account = paged_instagram(max_pages=2), an_ig_account(sandbox)
+    post_many(sandbox, "instagram", 25, "Sports day")
+    sandbox.state.requests.clear()
+
+    with pytest.raises(TransientError) as raised:
+        adapter.recent(account, datetime.now(UTC) - timedelta(minutes=5))
+
+    assert raised.value.code == "recent_incomplete"
+    assert reads(sandbox, f"{IG_USER}/media") == 2
+
+
+def test_facebook_recent_reads_every_page_back_to_our_post_among_many(sandbox):
+    adapter, page = paged_facebook(), a_page(sandbox)
+    post_many(sandbox, "facebook", 30, "Last term")
+    backdate(sandbox, "Last term")
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    sandbox.inject("drop_after", "POST /feed$")
+    with pytest.raises(AmbiguousError):
+        adapter.publish(page, "Harvest festival", images(sandbox, 2))
+    post_many(sandbox, "facebook", 120, "Later that day")
+    sandbox.state.requests.clear()
+
+    recent = adapter.recent(page, since)
+
+    ours = find_ours(recent, "Harvest festival", 2)
+    assert ours is not None and recent[-1] == ours
+    assert len(recent) == 121 and len({p.external_id for p in recent}) == 121
+    assert not any(p.text.startswith("Last term") for p in recent)
+    assert reads(sandbox, f"{PAGE}/feed") == 5  # `since` keeps last term out
+
+
+def test_facebook_recent_past_the_page_bound_is_incomplete_not_partial(sandbox):
+    adapter, page = paged_facebook(max_pages=2), a_page(sandbox)
+    post_many(sandbox, "facebook", 60, "Sports day")
+    sandbox.state.requests.clear()
+
+    with pytest.raises(TransientError) as raised:
+        adapter.recent(page, datetime.now(UTC) - timedelta(minutes=5))
+
+    assert raised.value.code == "recent_incomplete"
+    assert reads(sandbox, f"{PAGE}/feed") == 2
+
+
+def test_a_failing_page_fails_the_whole_recent_list(sandbox):
+    adapter, page = paged_facebook(), a_page(sandbox)
+    post_many(sandbox, "facebook", 30, "Sports day")
+    sandbox.inject("server_error", "GET /.*/feed$", times=1)
+
+    with pytest.raises(TransientError):
+        adapter.recent(page, datetime.now(UTC) - timedelta(minutes=5))
+    recent = adapter.recent(page, datetime.now(UTC) - timedelta(minutes=5))
+
+    assert len(recent) == 30
+
+
+def test_the_sandbox_pages_the_feed_by_cursor_as_graph_does(sandbox):
+    post_many(sandbox, "facebook", 30, "Sports day")
+    url = f"{sandbox.base_url}/v26.0/{PAGE}/feed"
+    auth = {"Authorization": f"Bearer {PAGE_TOKEN}"}
+
+    first = httpx.get(url, params={"since": "0"}, headers=auth).json()
+    following = httpx.get(first["paging"]["next"], headers=auth).json()
+    too_many = httpx.get(url, params={"limit": "101"}, headers=auth)
+    bad_cursor = httpx.get(url, params={"after": "not-a-cursor"}, headers=auth)
+
+    assert len(first["data"]) == 25  # Graph's default page
+    assert set(first["paging"]["cursors"]) == {"before", "after"}
+    assert parse_qs(urlsplit(first["paging"]["next"]).query)["since"] == ["0"]
+    assert len(following["data"]) == 5 and "next" not in following["paging"]
+    assert not {p["id"] for p in first["data"]} & {p["id"] for p in following["data"]}
+    assert too_many.status_code == 400 and too_many.json()["error"]["code"] == 100
+    assert bad_cursor.status_code == 400 and bad_cursor.json()["error"]["code"] == 100
+
+
+def test_a_next_page_link_is_followed_only_on_the_same_edge():
+    base = "https://graph.facebook.com"
+    edge = f"{IG_USER}/media"
+    next_url = f"{base}/v26.0/{edge}?limit=25&after=QVFI&access_token=EAAsecret"
+    elsewhere = f"https://evil.example/v26.0/{edge}?after=QVFI"
+
+    assert paging.graph_next(base, edge, {"data": []}) is None
+    assert paging.graph_next(base, edge, {"paging": {"cursors": {}}}) is None
+    assert paging.graph_next(base, edge, {"paging": {"next": next_url}}) == {
+        "limit": "25",
+        "after": "QVFI",
+    }
+    for body in (
+        {"paging": {"next": elsewhere}},
+        {"paging": {"next": f"{base}/v26.0/{PAGE}/feed?after=QVFI"}},
+        {"paging": {"next": 42}},
+    ):
+        with pytest.raises(TransientError) as raised:
+            paging.graph_next(base, edge, body)
+        assert raised.value.code == "recent_incomplete"

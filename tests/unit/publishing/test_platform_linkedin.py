@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -466,3 +467,147 @@ def test_the_sandbox_page_shows_each_post_with_its_images(sandbox, adapter):
     assert (
         image.headers["content-type"] == "image/jpeg" and image.content == jpeg().data
     )
+
+
+# -- recent: every page back to `since` ---------------------------------------------
+
+
+def paged(max_pages: int = 50, read_timeout: float = 1.0) -> linkedin.LinkedInAdapter:
+    return linkedin.LinkedInAdapter(
+        connect_timeout=1.0,
+        read_timeout=read_timeout,
+        now=lambda: NOW,
+        recent_page_size=25,
+        recent_max_pages=max_pages,
+    )
+
+
+def post_many(
+    sandbox: LinkedInSandbox, dest: Destination, count: int, text: str
+) -> list[str]:
+    """Other text posts of the organisation, over the API in one connection."""
+    assert dest.credentials is not None
+    headers = {
+        "Authorization": f"Bearer {dest.credentials.access_token}",
+        "LinkedIn-Version": linkedin.DEFAULT_API_VERSION,
+        "X-Restli-Protocol-Version": "2.0.0",
+    }
+    urns = []
+    with httpx.Client(base_url=sandbox.base_url, headers=headers) as client:
+        for n in range(count):
+            body = {
+                "author": dest.external_id,
+                "commentary": f"{text} {n}",
+                "visibility": "PUBLIC",
+                "distribution": {"feedDistribution": "MAIN_FEED"},
+                "lifecycleState": "PUBLISHED",
+            }
+            answer = client.post("/rest/posts", json=body)
+            assert answer.status_code == 201
+            urns.append(answer.headers["x-restli-id"])
+    return urns
+
+
+def backdate(sandbox: LinkedInSandbox, text: str, hours: float = 1.0) -> None:
+    with sandbox.state.lock:
+        for kept in sandbox.state.posts.values():
+            if str(kept["text"]).startswith(text):
+                kept["post"]["createdAt"] -= int(hours * 3600 * 1000)
+
+
+def finder_reads(sandbox: LinkedInSandbox) -> int:
+    with sandbox.state.lock:
+        return sum(1 for c in sandbox.state.requests if c == ("GET", "/rest/posts"))
+
+
+def test_recent_reads_every_page_back_to_our_post_among_many(sandbox):
+    adapter, dest, caption = paged(), a_destination(sandbox), a_caption()
+    post_many(sandbox, dest, 30, "Last term")
+    backdate(sandbox, "Last term")
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    sandbox.inject("drop_after", "POST /rest/posts")
+    with pytest.raises(AmbiguousError):
+        adapter.publish(dest, caption, [jpeg(), jpeg(1)])
+    post_many(sandbox, dest, 120, "Later that day")
+    sandbox.state.requests.clear()
+
+    recent = adapter.recent(dest, since)
+
+    ours = find_ours(recent, caption, 2)
+    assert ours is not None and recent[-1] == ours  # made first: on the last page
+    assert len(recent) == 121 and len({p.external_id for p in recent}) == 121
+    assert not any(p.text.startswith("Last term") for p in recent)
+    # 25 a page, each starting at the last one's last post; the 6th page ends in
+    # last term's posts, so it stops there.
+    assert finder_reads(sandbox) == 6
+
+
+def test_recent_past_the_page_bound_is_incomplete_not_partial(sandbox):
+    adapter, dest = paged(max_pages=2), a_destination(sandbox)
+    post_many(sandbox, dest, 60, "Sports day")
+    sandbox.state.requests.clear()
+
+    with pytest.raises(TransientError) as raised:
+        adapter.recent(dest, datetime.now(UTC) - timedelta(minutes=5))
+
+    assert raised.value.code == "recent_incomplete"
+    assert finder_reads(sandbox) == 2
+
+
+def test_a_post_deleted_between_two_pages_makes_recent_incomplete_not_short():
+    """Offsets shift when a post on an earlier page goes: the page after would skip
+    one post unseen. Each page starts at the last one's last post, so it is seen."""
+    box = LinkedInSandbox(latency=(0.3, 0.3))  # time to delete between two pages
+    box.add_organization(ORG_ID, "Oakfield Primary School")
+    running = box.serve()
+    try:
+        dest = a_destination(box)
+        box.latency = (0.0, 0.0)
+        newest = post_many(box, dest, 40, "Sports day")[-1]
+        box.latency = (0.3, 0.3)
+        box.state.requests.clear()
+        result: list[object] = []
+
+        def read() -> None:
+            try:
+                since = datetime.now(UTC) - timedelta(minutes=5)
+                result.append(paged(read_timeout=3.0).recent(dest, since))
+            except TransientError as error:
+                result.append(error)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        deadline = time.monotonic() + 5
+        while finder_reads(box) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        box.forget(newest)  # while the second page's request waits
+        reader.join(timeout=5)
+    finally:
+        running.stop()
+
+    [error] = result
+    assert isinstance(error, TransientError) and error.code == "recent_incomplete"
+
+
+def test_the_sandbox_finder_pages_by_start_and_count_as_linkedin_does(sandbox):
+    dest = a_destination(sandbox)
+    post_many(sandbox, dest, 12, "Sports day")
+    assert dest.credentials is not None
+    headers = {
+        "Authorization": f"Bearer {dest.credentials.access_token}",
+        "LinkedIn-Version": linkedin.DEFAULT_API_VERSION,
+        "X-Restli-Protocol-Version": "2.0.0",
+    }
+    url = f"{sandbox.base_url}/rest/posts"
+    query = {"q": "author", "author": dest.external_id, "sortBy": "CREATED"}
+
+    first = httpx.get(url, params=query, headers=headers).json()
+    rest = httpx.get(url, params=query | {"start": "10"}, headers=headers).json()
+    too_many = httpx.get(url, params=query | {"count": "101"}, headers=headers)
+    bad_sort = httpx.get(url, params=query | {"sortBy": "NEWEST"}, headers=headers)
+
+    assert len(first["elements"]) == 10 and first["paging"]["total"] == 12
+    assert len(rest["elements"]) == 2  # fewer than count: the end
+    created = [p["createdAt"] for p in first["elements"] + rest["elements"]]
+    assert created == sorted(created, reverse=True)
+    assert too_many.status_code == 400 and bad_sort.status_code == 400

@@ -6,11 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from werkzeug.serving import make_server
 
 from safepost.sandboxes.webhook import WebhookSandbox
 from services.publishing.platforms.base import (
@@ -392,3 +394,106 @@ def test_recent_lists_posts_since_a_time_newest_first(sandbox, adapter):
 
     assert [p.external_id for p in found] == [third.external_id, second.external_id]
     assert [(p.text, p.media_count) for p in found] == [("third", 3), ("second", 2)]
+
+
+# -- recent: every page back to `since` ---------------------------------------------
+
+
+def post_many(adapter, dest, count, caption):
+    for n in range(count):
+        adapter.publish(dest, f"{caption} {n}", photos(1))
+
+
+def backdate(sandbox, caption, hours=1.0):
+    with sandbox.state.lock:
+        for post in sandbox.state.posts.values():
+            if post["caption"].startswith(caption):
+                made = datetime.fromisoformat(post["created_at"])
+                post["created_at"] = (made - timedelta(hours=hours)).isoformat()
+
+
+def list_reads(sandbox):
+    with sandbox.state.lock:
+        return sum(1 for call in sandbox.state.requests if call == ("GET", "/webhook"))
+
+
+def signed_get(url, params):
+    timestamp = str(int(time.time()))
+    headers = {
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: sign(SECRET, timestamp, b""),
+    }
+    return httpx.get(url, params=params, headers=headers, timeout=2)
+
+
+def test_recent_follows_every_next_link_back_to_our_post_among_many(sandbox, adapter):
+    dest = a_destination(sandbox)
+    post_many(adapter, dest, 30, "Last term")
+    backdate(sandbox, "Last term")
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    sandbox.inject("drop_after", "POST /webhook")
+    with pytest.raises(AmbiguousError):
+        adapter.publish(dest, "Sports day!", photos(2), idempotency_key=POST)
+    post_many(adapter, dest, 120, "Later that day")
+    sandbox.state.requests.clear()
+
+    recent = adapter.recent(dest, since)
+
+    ours = find_ours(recent, "Sports day!", 2)
+    assert ours is not None and recent[-1] == ours  # made first: on the last page
+    assert len(recent) == 121 and len({p.external_id for p in recent}) == 121
+    assert not any(p.text.startswith("Last term") for p in recent)
+    assert list_reads(sandbox) == 3  # 50 a page
+
+
+def test_recent_past_the_page_bound_is_incomplete_not_partial(sandbox):
+    adapter = WebhookAdapter(read_timeout=1.0, connect_timeout=0.5, recent_max_pages=2)
+    dest = a_destination(sandbox)
+    post_many(adapter, dest, 120, "Sports day")
+    sandbox.state.requests.clear()
+
+    with pytest.raises(TransientError) as raised:
+        adapter.recent(dest, datetime.now(UTC) - timedelta(minutes=5))
+    adapter.close()
+
+    assert raised.value.code == "recent_incomplete"
+    assert list_reads(sandbox) == 2
+
+
+def test_a_next_link_to_another_place_is_not_followed(adapter):
+    """A receiver (not the sandbox) whose next link leads off its own URL."""
+    calls = []
+
+    def receiver(environ, start_response):
+        calls.append(environ["PATH_INFO"])
+        link = '<https://elsewhere.example/webhook?after=x>; rel="next"'
+        start_response("200 OK", [("Content-Type", "application/json"), ("Link", link)])
+        return [b"[]"]
+
+    server = make_server("127.0.0.1", 0, receiver, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/webhook"
+        with pytest.raises(TransientError) as raised:
+            adapter.recent(a_destination(None, url=url), datetime.now(UTC))
+    finally:
+        server.shutdown()
+
+    assert raised.value.code == "recent_incomplete" and calls == ["/webhook"]
+
+
+def test_the_sandbox_pages_its_list_with_next_links(sandbox, adapter):
+    post_many(adapter, a_destination(sandbox), 12, "Sports day")
+    url, since = sandbox.receiver_url, "2000-01-01T00:00:00Z"
+
+    first = signed_get(url, {"since": since, "limit": "10"})
+    following = signed_get(str(first.url.join(first.links["next"]["url"])), None)
+    no_since = signed_get(url, None)
+    bad_cursor = signed_get(url, {"since": since, "after": "nope"})
+    too_many = signed_get(url, {"since": since, "limit": "101"})
+
+    assert len(first.json()) == 10
+    assert len(following.json()) == 2 and "next" not in following.links
+    assert not {p["id"] for p in first.json()} & {p["id"] for p in following.json()}
+    assert no_since.status_code == bad_cursor.status_code == too_many.status_code == 400

@@ -450,3 +450,116 @@ def test_the_sandbox_page_shows_each_post_with_its_images(sandbox, adapter):
     assert (
         image.headers["content-type"] == "image/jpeg" and image.content == jpeg(1).data
     )
+
+
+# -- recent: every page back to `since` ---------------------------------------------
+
+
+def paged(max_pages: int = 50) -> x.XAdapter:
+    return x.XAdapter(
+        connect_timeout=1.0,
+        read_timeout=1.0,
+        recent_page_size=25,
+        recent_max_pages=max_pages,
+    )
+
+
+def post_many(sandbox: XSandbox, dest: Destination, count: int, text: str) -> None:
+    """Other text posts on the account, over the API in one connection."""
+    assert dest.credentials is not None
+    auth = {"Authorization": f"Bearer {dest.credentials.access_token}"}
+    with httpx.Client(base_url=sandbox.base_url, headers=auth) as client:
+        for n in range(count):
+            answer = client.post("/2/tweets", json={"text": f"{text} {n}"})
+            assert answer.status_code == 201
+
+
+def backdate(sandbox: XSandbox, text: str, hours: float = 1.0) -> None:
+    with sandbox.state.lock:
+        for post in sandbox.state.posts.values():
+            if str(post["text"]).startswith(text):
+                post["created"] -= hours * 3600
+
+
+def timeline_reads(sandbox: XSandbox) -> int:
+    with sandbox.state.lock:
+        path = ("GET", f"/2/users/{USER}/tweets")
+        return sum(1 for call in sandbox.state.requests if call == path)
+
+
+def test_recent_reads_every_page_back_to_our_post_among_many(sandbox):
+    adapter, dest, caption = paged(), a_destination(sandbox), a_caption()
+    post_many(sandbox, dest, 30, "Last term")
+    backdate(sandbox, "Last term")
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    sandbox.inject("drop_after", "POST /2/tweets")
+    with pytest.raises(AmbiguousError):
+        adapter.publish(dest, caption, [jpeg(), jpeg(1)])
+    post_many(sandbox, dest, 120, "Later that day")
+    sandbox.state.requests.clear()
+
+    recent = adapter.recent(dest, since)
+
+    ours = find_ours(recent, caption, 2)
+    assert ours is not None and recent[-1] == ours  # made first: on the last page
+    assert len(recent) == 121 and len({p.external_id for p in recent}) == 121
+    assert not any(p.text.startswith("Last term") for p in recent)
+    assert timeline_reads(sandbox) == 5  # 121 posts since `since`, 25 a page
+
+
+def test_recent_past_the_page_bound_is_incomplete_not_partial(sandbox):
+    adapter, dest = paged(max_pages=2), a_destination(sandbox)
+    post_many(sandbox, dest, 60, "Sports day")
+    sandbox.state.requests.clear()
+
+    with pytest.raises(TransientError) as raised:
+        adapter.recent(dest, datetime.now(UTC) - timedelta(minutes=5))
+
+    assert raised.value.code == "recent_incomplete"
+    assert timeline_reads(sandbox) == 2
+
+
+def test_a_timeline_that_ends_at_x_s_reach_is_incomplete(sandbox):
+    """X reaches only the 3,200 newest posts: a timeline read to that end may have
+    lost ours past it. (So many posts are put in the sandbox's store directly.)"""
+    dest, now = a_destination(sandbox), time.time()
+    for n in range(x.TIMELINE_REACH + 10):
+        post_id = str(1_870_000_000_000_000_000 + n)
+        sandbox.keep(
+            post_id,
+            {
+                "author_id": USER,
+                "username": "oakfield_school",
+                "text": f"Post {n}",
+                "media_ids": [],
+                "media_keys": [],
+                "created": now - 1 + n / 10_000,
+                "photo_link": "",
+                "links": {},
+            },
+        )
+
+    with pytest.raises(TransientError) as raised:
+        x.XAdapter().recent(dest, datetime.now(UTC) - timedelta(minutes=5))
+
+    assert raised.value.code == "recent_incomplete"
+
+
+def test_the_sandbox_pages_the_timeline_by_token_as_x_does(sandbox):
+    dest = a_destination(sandbox)
+    post_many(sandbox, dest, 12, "Sports day")
+    url = f"{sandbox.base_url}/2/users/{USER}/tweets"
+    assert dest.credentials is not None
+    auth = {"Authorization": f"Bearer {dest.credentials.access_token}"}
+
+    first = httpx.get(url, headers=auth).json()
+    token = first["meta"]["next_token"]
+    rest = httpx.get(url, params={"pagination_token": token}, headers=auth).json()
+    bad = httpx.get(url, params={"pagination_token": "not a token!"}, headers=auth)
+    too_many = httpx.get(url, params={"max_results": "101"}, headers=auth)
+
+    assert len(first["data"]) == 10  # X's default max_results
+    assert len(rest["data"]) == 2 and "next_token" not in rest["meta"]
+    assert not {p["id"] for p in first["data"]} & {p["id"] for p in rest["data"]}
+    assert bad.status_code == 400 and bad.json()["type"].endswith("invalid-request")
+    assert too_many.status_code == 400
