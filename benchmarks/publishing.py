@@ -20,10 +20,10 @@ polling as the worker does). The consent gate answers at once (``current``).
    ``SimulatedCrashError``; the worker restarts after the lease). Counts the live
    copies per (post, account) on the sandboxes: duplicates and losses must be 0.
    Prints the time to drain (every delivery final) and the retries it took. By
-   default all posts go to one school's 4 accounts; ``--schools N`` shares them out
-   among N schools (a reconciliation reads only an account's newest posts: 100 on a
-   Facebook Page, 50 on Instagram, so hundreds of posts on one account within
-   minutes can hide the one it looks for).
+   default all posts go to one school's 4 accounts (the hardest case: a
+   reconciliation must page back through hundreds of newer posts on the same
+   account to find the one it looks for); ``--schools N`` shares them out among N
+   schools.
 
     python benchmarks/publishing.py [--posts 20] [--bulk 500] [--workers 16]
         [--schools 1] [--postgres postgresql://postgres@127.0.0.1:5432/postgres]

@@ -409,11 +409,11 @@ def reconcile(engine: Engine, delivery: domain.Delivery, approval: Approval) -> 
     """Find a post whose creation answer was lost, before anything is sent again."""
     assert approval.event is not None
     now = engine.now()
-    looks = _looks(delivery)
+    looks, failed = _counts(delivery)
     claimed = replace(
         delivery,
         status=domain.RECONCILING,
-        reason=f"reconciling:{looks}",
+        reason=f"reconciling:{looks}:{failed}",
         sending_since=now,
         next_attempt_at=now + engine.policy.lease,
         at=now,
@@ -488,28 +488,48 @@ def reconcile(engine: Engine, delivery: domain.Delivery, approval: Approval) -> 
     )
 
 
+MAX_FAILED_LOOKS = 10  # the platform would not show its recent posts: ask a person
+
+
 def _looks(delivery: domain.Delivery) -> int:
-    if delivery.reason.startswith("reconciling:"):
-        try:
-            return int(delivery.reason.split(":", 1)[1])
-        except ValueError:
-            return 0
-    return 0
+    return _counts(delivery)[0]
+
+
+def _counts(delivery: domain.Delivery) -> tuple[int, int]:
+    """(looks that found nothing, looks the platform would not answer), kept in the
+    reason as ``reconciling:<looks>[:<failed>]``."""
+    if not delivery.reason.startswith("reconciling:"):
+        return 0, 0
+    parts = delivery.reason.split(":")[1:]
+    try:
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except ValueError:
+        return 0, 0
 
 
 def _look_again(
     engine: Engine, delivery: domain.Delivery, looks: int, why: str, now: datetime
 ) -> None:
+    """The platform would not list its recent posts this time: look again later; after
+    ``MAX_FAILED_LOOKS`` a person is asked (never a second copy, never silence)."""
+    failed = _counts(delivery)[1] + 1
+    if failed >= MAX_FAILED_LOOKS:
+        _unconfirmed(
+            engine,
+            delivery,
+            f"the platform would not list its recent posts ({why}): check whether "
+            "the post is live",
+        )
+        return
     seconds = engine.policy.reconcile_seconds
     wait = max(seconds[min(looks, len(seconds) - 1)], engine.policy.wait_seconds)
     _settle(
         engine,
         replace(
             delivery,
-            reason=f"reconciling:{looks}",
+            reason=f"reconciling:{looks}:{failed}",
             detail=why,
-            next_attempt_at=now
-            + timedelta(seconds=max(wait, engine.policy.wait_seconds)),
+            next_attempt_at=now + timedelta(seconds=wait),
         ),
     )
 

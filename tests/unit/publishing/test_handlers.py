@@ -474,3 +474,26 @@ def test_lost_answers_are_looked_for_before_new_sends(tmp_path):
     due = log.due(at + timedelta(minutes=1), timedelta(minutes=2), limit=1)
 
     assert [d.post_id for d in due] == ["lost"]
+
+
+def test_a_platform_that_never_lists_its_posts_leaves_it_to_a_person(tmp_path):
+    """Looking for a lost answer never ends in a guess: after repeated failures to
+    list the account's recent posts, a person is asked (unconfirmed)."""
+    adapter = RecordingAdapter("facebook", answer_lost=True)
+    adapter.recent_error = TransientError(
+        "more pages than read", code="recent_incomplete"
+    )
+    rig, _ = social_rig(tmp_path, adapter)
+    rig.publish(approved(rig, accounts=("north-fb",)))
+
+    states = []
+    for _ in range(12):
+        later(rig, 120)
+        rig.run()
+        states.append(rig.deliveries.get("p1", "north-fb").status)
+
+    assert states[0] == domain.RECONCILING
+    assert states[-1] == domain.UNCONFIRMED
+    assert adapter.calls == 1  # never sent twice
+    marker = rig.deliveries.get("p1", "north-fb")
+    assert "check whether the post is live" in marker.detail
