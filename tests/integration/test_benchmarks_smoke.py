@@ -21,3 +21,16 @@ def test_the_publishing_benchmark_runs_and_finds_no_duplicate_or_loss() -> None:
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "duplicates 0, losses 0" in done.stdout
+
+
+def test_the_takedown_benchmark_runs_and_misses_no_copy() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "takedown.py"), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "missed: 0; still live on the sandboxes: 0" in done.stdout
