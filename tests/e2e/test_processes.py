@@ -284,3 +284,83 @@ def test_over_rabbitmq_a_withdrawal_takes_a_live_post_down_from_every_platform(
         for name, _ in s.procs:
             print(f"--- {name} ---\n{s.tail(name)}")
         raise
+
+
+def test_a_rabbitmq_restart_while_posts_go_out_loses_none_and_doubles_none(
+    stack: tuple[Stack, dict[str, str]], faces_dir: Path
+) -> None:
+    """Issue 9 §6: RabbitMQ stops and starts while approved posts pass the final gate
+    and go out to the sandboxes: each post is live exactly once on every account."""
+    import shutil
+
+    from tests.e2e.journey import SCHOOL, Staff, enrol_device, labelled
+
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        pytest.skip("rabbitmqctl is not available to restart RabbitMQ")
+    s, passwords = stack
+    boxes = s.sandboxes
+    accounts = [f"{SCHOOL}-{p}" for p in ("facebook", "x", "linkedin", "website")]
+    teacher = Staff(s.urls, "teacher.oakfield", passwords["teacher.oakfield"])
+    approver = Staff(s.urls, "approver.oakfield", passwords["approver.oakfield"])
+    trust_it = Staff(s.urls, "trust-it", passwords["trust-it"]).sign_in()
+    teacher.sign_in()
+    approver.sign_in()
+    teacher.device_token = enrol_device(trust_it, teacher, "teacher.oakfield")
+    photo, _ = labelled(faces_dir)
+    captions = [f"Sports day, race {n}" for n in range(3)]
+    posts = []
+    for caption in captions:
+        up = teacher.call(
+            "POST",
+            "intake",
+            "/api/posts",
+            data={"caption": caption, "school": SCHOOL, "accounts": ",".join(accounts)},
+            files=[("photos", ("race.jpg", photo, "image/jpeg"))],
+        )
+        assert up.status_code == 201, up.text
+        posts.append(up.json()["post_id"])
+
+    def awaiting(post_id: str) -> bool:
+        got = approver.call("GET", "approval", f"/api/posts/{post_id}")
+        return bool(got.ok and got.json().get("status") == "awaiting_approval")
+
+    for post_id in posts:
+        wait_for(lambda p=post_id: awaiting(p), "the post to await approval")
+    for post_id in posts:
+        decided = approver.call(
+            "POST", "approval", f"/api/posts/{post_id}/decision", json={"approve": True}
+        )
+        assert decided.status_code == 202, decided.text
+    stopped = subprocess.run([ctl, "stop_app"], capture_output=True, timeout=120)
+    try:
+        assert stopped.returncode == 0, stopped.stderr
+        time.sleep(8)
+    finally:
+        started = subprocess.run([ctl, "start_app"], capture_output=True, timeout=120)
+        assert started.returncode == 0, started.stderr
+
+    def published() -> bool:
+        states = []
+        for post_id in posts:
+            got = approver.call("GET", "approval", f"/api/posts/{post_id}")
+            states.append(got.ok and got.json().get("status") == "published")
+        return all(states)
+
+    try:
+        wait_for(published, "every post to be published after the restart", timeout=240)
+    except BaseException:
+        for name, _ in s.procs:
+            print(f"--- {name} ---\n{s.tail(name)}")
+        raise
+    by_platform = boxes.by_platform()
+    for platform in ("x", "linkedin", "webhook"):
+        texts = [
+            str(p.get("text") or p.get("caption") or "")
+            for p in by_platform[platform].live()
+        ]
+        for caption in captions:
+            assert sum(caption in t for t in texts) == 1, (platform, caption, texts)
+    facebook = [str(p.get("text", "")) for p in boxes.graph.live()]
+    for caption in captions:
+        assert sum(caption in t for t in facebook) == 1, (caption, facebook)
