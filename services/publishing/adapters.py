@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -635,73 +630,6 @@ class SqlTokens:
                 .where(accounts.c.account_id == account_id)
                 .values(refreshing_until=None)
             )
-
-
-class FolderTarget:
-    """Writes a post to ``<account folder>/<post_id>/``: images, caption.txt, post.json.
-
-    The folder appears whole or not at all (written in a temp folder, then renamed).
-    """
-
-    def __init__(self, publish_root: Path | None):
-        self.publish_root = publish_root
-
-    def publish(self, publication: domain.Publication, account: domain.Account) -> str:
-        base = domain.folder_path(account, self.publish_root)
-        if base is None:
-            raise FileNotFoundError(f"account {account.account_id} has no folder")
-        final = Path(base) / publication.post_id
-        if final.is_dir():
-            return str(final)  # an earlier attempt finished the rename
-        Path(base).mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=base, prefix=f".tmp-{publication.post_id}-"))
-        try:
-            _write_post(tmp, publication, account)
-            os.rename(tmp, final)
-        except FileExistsError:
-            shutil.rmtree(tmp, ignore_errors=True)  # a concurrent attempt won
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not final.is_dir():
-                raise
-        _fsync(Path(base))
-        return str(final)
-
-
-def _write_post(
-    folder: Path, publication: domain.Publication, account: domain.Account
-) -> None:
-    files = []
-    for n, image in enumerate(publication.images, start=1):
-        name = f"{n:02d}-{image.photo_id}.jpg"
-        _write(folder / name, image.data)
-        files.append(name)
-    _write(folder / "caption.txt", publication.caption.encode())
-    record = {
-        "post_id": publication.post_id,
-        "school": publication.school_id,
-        "account": account.account_id,
-        "approved_by": publication.approved_by,
-        "images": files,
-        "published_at": datetime.now(UTC).isoformat(),
-    }
-    _write(folder / "post.json", json.dumps(record, indent=2).encode())
-    _fsync(folder)
-
-
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _account_values(account: domain.Account) -> dict[str, Any]:

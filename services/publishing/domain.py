@@ -6,7 +6,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import PurePath
 from typing import Any
 
 SOCIAL = ("facebook", "instagram", "x", "linkedin")
@@ -80,24 +79,6 @@ class Account:
 
 
 @dataclass(frozen=True)
-class Image:
-    photo_id: str
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Publication:
-    """What goes out: the approved caption and the redacted images, nothing else."""
-
-    post_id: str
-    school_id: str
-    author_id: str
-    approved_by: str
-    caption: str
-    images: tuple[Image, ...]
-
-
-@dataclass(frozen=True)
 class Delivery:
     """The marker of one post on one account: started before the write, then done."""
 
@@ -146,21 +127,6 @@ def refusal(account: Account | None, account_id: str, school_id: str) -> str | N
     if account.kind not in KINDS:
         return "unsupported_target"
     return None
-
-
-def folder_path(account: Account, publish_root: PurePath | None) -> PurePath | None:
-    """The account's folder: its configured path, else ``<root>/<school>/<account>``."""
-    configured = account.config.get("path")
-    if configured:
-        return PurePath(str(configured))
-    if publish_root is None:
-        return None
-    return publish_root / account.school_id / account.account_id
-
-
-def within(path: PurePath, root: PurePath) -> bool:
-    """Whether ``path`` (absolute, without ``..``) lies inside ``root``."""
-    return path.is_absolute() and ".." not in path.parts and path.is_relative_to(root)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from services.publishing.domain import (
     Account,
     Delivery,
     ManualTask,
-    Publication,
     Site,
     Takedown,
 )
@@ -69,11 +68,6 @@ class DeliveryLog(Protocol):
     def settle(self, delivery: Delivery, messages: Sequence[contracts.Message]) -> None:
         """Record the delivery's new state and the messages it owes (to the outbox,
         relayed) in one transaction."""
-
-
-class Target(Protocol):
-    def publish(self, publication: Publication, account: Account) -> str:
-        """Put the publication on the account (idempotent per post); where it went."""
 
 
 @dataclass(frozen=True)

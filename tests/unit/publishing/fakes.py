@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.publishing.domain import Account, Delivery, Publication
+from services.publishing.domain import Account, Delivery
 
 
 class InMemoryAccountDirectory:
@@ -101,20 +101,6 @@ class InMemoryDeliveryLog:
             and (post_id is None or d.post_id == post_id)
         ]
         return sorted(found, key=lambda d: d.at, reverse=True)[:limit]
-
-
-class RecordingTarget:
-    """A target that remembers what it was given (and can fail)."""
-
-    def __init__(self, fail: Exception | None = None) -> None:
-        self.calls: list[tuple[Publication, Account]] = []
-        self.fail = fail
-
-    def publish(self, publication: Publication, account: Account) -> str:
-        self.calls.append((publication, account))
-        if self.fail:
-            raise self.fail
-        return f"mem://{account.account_id}/{publication.post_id}"
 
 
 class InMemoryApprovals:
