@@ -2,7 +2,8 @@
 # Replace every CHANGE_ME_<NAME> placeholder in deploy/env/*.env with a random value,
 # the same value wherever the same placeholder appears (so a service's DATABASE_URL and
 # postgres.env agree). Placeholders ending in _B64 get base64 of 32 random bytes (the
-# MinIO KMS key); all others get 48 hex digits (safe inside URLs).
+# MinIO KMS key), those ending in _FERNET a URL-safe base64 Fernet key (the platform
+# tokens' key); all others get 48 hex digits (safe inside URLs).
 # Edits the files in place: keep the filled files out of version control.
 set -eu
 
@@ -15,6 +16,7 @@ fi
 for name in $placeholders; do
   case "$name" in
     *_B64) value="$(head -c 32 /dev/urandom | base64 | tr -d '\n')" ;;
+    *_FERNET) value="$(head -c 32 /dev/urandom | base64 | tr -d '\n' | tr '+/' '-_')" ;;
     *) value="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" ;;
   esac
   for file in "$dir"/*.env; do
