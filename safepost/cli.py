@@ -206,16 +206,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     from shared import dlq
 
-    url = Settings.from_env(args.service).amqp_url
-    if args.action == "replay":
-        print(f"replayed {dlq.replay(url, args.service)} message(s) to {args.service}")
-        return 0
-    for item in dlq.messages(url, args.service):
-        print(
-            f"{item['message_id']}\t{item['type']}\t{item['error']}\t{item['failed_at']}"
-            f"\t{item['detail']}"
-        )
-    return 0
+    return dlq.run(args.action, args.service, Settings.from_env(args.service).amqp_url)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -130,36 +130,51 @@ def _body(msg: Any) -> bytes:
     return body if isinstance(body, bytes) else str(body).encode()
 
 
+EMBEDDED = (
+    "In the embedded mode (memory://) the dead-letter queues live inside the running "
+    "`safepost run` process and cannot be read from another one: they are listed in "
+    "its log. Use RabbitMQ (AMQP_URL) for anything real."
+)
+
+
+def run(action: str, service: str, url: str | None) -> int:
+    """``list`` prints one line per message (id, type, error, time, detail, tabs
+    between); ``replay`` moves them back. Exit status: 0, 1 (the broker said no),
+    2 (no broker this process can reach)."""
+    if not url or bus.is_memory(url):
+        print(EMBEDDED, file=sys.stderr)
+        return 2
+    try:
+        if action == "replay":
+            print(f"replayed {replay(url, service)} message(s) to {service}")
+            return 0
+        found = messages(url, service)
+    except ChannelError as exc:
+        if "NOT_FOUND" in str(exc) or "404" in str(exc):
+            print(f"{service}.dlq does not exist: nothing was ever dead-lettered there")
+            return 0
+        print(f"{service}.dlq: {exc}", file=sys.stderr)
+        return 1
+    for item in found:
+        print("\t".join(_one_line(item[k]) for k in FIELDS))
+    return 0
+
+
+FIELDS = ("message_id", "type", "error", "failed_at", "detail")
+
+
+def _one_line(value: Any) -> str:
+    """A field on one line (a traceback's detail is split over many otherwise)."""
+    return " | ".join(str(value or "").split("\n")).replace("\t", " ")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: ``list SERVICE`` prints id, type, error and detail; ``replay SERVICE``."""
     parser = argparse.ArgumentParser(prog="python -m shared.dlq", description=__doc__)
     parser.add_argument("action", choices=["list", "replay"])
     parser.add_argument("service")
     args = parser.parse_args(argv)
-    url = os.environ.get("AMQP_URL")
-    if not url:
-        print(
-            "AMQP_URL is not set (an embedded system's memory:// DLQs live inside "
-            "its own process and cannot be reached from here)",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        if args.action == "replay":
-            print(f"replayed {replay(url, args.service)} message(s) to {args.service}")
-            return 0
-        found = messages(url, args.service)
-    except ChannelError as exc:
-        print(f"{args.service}.dlq: {exc}", file=sys.stderr)
-        return 1
-    for item in found:
-        print(
-            "\t".join(
-                str(item[k] or "")
-                for k in ("message_id", "type", "error", "failed_at", "detail")
-            )
-        )
-    return 0
+    return run(args.action, args.service, os.environ.get("AMQP_URL"))
 
 
 if __name__ == "__main__":

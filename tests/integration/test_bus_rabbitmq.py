@@ -404,3 +404,28 @@ def test_a_worker_killed_mid_message_is_redelivered_and_has_one_effect(
     first = contracts.seal(Pong(n=42), producer="x", cause=ping).id
     assert [p.message_id for p, _ in delivered] == [first] * expected
     assert rabbit.depth(f"{service}.dlq") == 0
+
+
+def test_listing_a_dlq_prints_one_line_per_message_and_a_missing_one_is_empty(
+    amqp_vhost: str,
+    rabbit: Rabbit,
+    service: str,
+    publisher: bus.KombuPublisher,
+    capsys: pytest.CaptureFixture[str],
+):
+    """Issue 15: `dlq list` split one message's detail over several lines, and a
+    service without a DLQ (intake) failed."""
+    assert dlq.run("list", f"{service}-none", amqp_vhost) == 0
+    assert "does not exist" in capsys.readouterr().out
+    bus.declare_topology(amqp_vhost, service, [Ping.routing_key()])
+    publisher.publish([a_ping(9)])
+    while rabbit.abandon(service):
+        pass
+    wait_for(lambda: dlq.messages(amqp_vhost, service))
+    capsys.readouterr()
+
+    assert dlq.run("list", service, amqp_vhost) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].count("\t") == 4
+    assert "broker:delivery_limit" in lines[0]

@@ -214,3 +214,13 @@ def test_redact_with_a_school_shows_only_the_enrolled_consented_pupil(
     assert [f["masked"] for f in faces] == [False, True]
     assert faces[0]["pupil_id"] == "OB1"
     assert faces[1]["pupil_id"] is None and faces[1]["reason"] == "no_consent"
+
+
+def test_dlq_list_in_the_embedded_mode_says_why_it_cannot_read_them(tmp_path):
+    """Issue 13 §6 / issue 15: it crashed with a traceback."""
+    for service in ("intake", "redaction"):
+        done = run(tmp_path, "dlq", "list", service)
+
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        assert "inside" in done.stderr and "safepost run" in done.stderr
