@@ -164,3 +164,65 @@ def ping(engine: Engine) -> None:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# The transactional outbox table every service that writes state outside its worker
+# keeps (intake, consent, publishing): the same columns, the same two queries. The
+# relay (``shared.outbox.relay``) reads it through the service's adapter.
+
+
+def outbox_table(metadata: MetaData) -> Any:
+    """The ``outbox`` table in a service's metadata (its migration creates it)."""
+    import sqlalchemy as sa
+
+    return sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("envelope_id", sa.String(36), primary_key=True),
+        sa.Column("type", sa.String(80), nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+        sa.Column("sent_at", UtcDateTime, nullable=True),
+    )
+
+
+def outbox_row(envelope: Any, at: datetime) -> dict[str, Any]:
+    """The row that keeps one envelope (a ``shared.contracts.Envelope``) until sent."""
+    return {
+        "envelope_id": envelope.id,
+        "type": envelope.type,
+        "body": envelope.model_dump_json(),
+        "created_at": at,
+    }
+
+
+def outbox_pending(engine: Engine, table: Any, limit: int) -> list[Any]:
+    """Envelopes not yet confirmed by the broker, oldest first."""
+    import sqlalchemy as sa
+
+    from shared import contracts
+
+    query = (
+        sa.select(table.c.body)
+        .where(table.c.sent_at.is_(None))
+        .order_by(table.c.created_at, table.c.envelope_id)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).scalars().all()
+    return [contracts.Envelope.model_validate_json(body) for body in rows]
+
+
+def outbox_mark_sent(
+    engine: Engine, table: Any, envelope_ids: Any, at: datetime
+) -> None:
+    """Record that the broker confirmed these envelopes."""
+    if not envelope_ids:
+        return
+    with engine.begin() as conn:
+        conn.execute(
+            table.update()
+            .where(table.c.envelope_id.in_(list(envelope_ids)))
+            .where(table.c.sent_at.is_(None))
+            .values(sent_at=at)
+        )

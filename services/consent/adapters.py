@@ -35,7 +35,14 @@ from services.consent.domain import (
     TargetAccount,
 )
 from shared import contracts
-from shared.db import UtcDateTime, utcnow
+from shared.db import (
+    UtcDateTime,
+    outbox_mark_sent,
+    outbox_pending,
+    outbox_row,
+    outbox_table,
+    utcnow,
+)
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
 
 logger = logging.getLogger(__name__)
@@ -153,15 +160,7 @@ face_encodings = sa.Table(
     sa.Index("ix_face_encodings_pupil", "school_slug", "pupil_id"),
 )
 
-outbox = sa.Table(
-    "outbox",
-    metadata,
-    sa.Column("envelope_id", sa.String(36), primary_key=True),
-    sa.Column("type", sa.String(80), nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
-    sa.Column("sent_at", UtcDateTime, nullable=True),
-)
+outbox = outbox_table(metadata)
 
 _PUPIL_FIELDS = tuple(Pupil.__dataclass_fields__)
 
@@ -1026,25 +1025,11 @@ class SqlConsentStore:
     # Outbox and the expiry sweep.
 
     def pending(self, limit: int = 500) -> list[contracts.Envelope]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(outbox.c.body)
-                .where(outbox.c.sent_at.is_(None))
-                .order_by(outbox.c.created_at, outbox.c.envelope_id)
-                .limit(limit)
-            )
-            return [contracts.Envelope.model_validate_json(r.body) for r in rows]
+        envelopes: list[contracts.Envelope] = outbox_pending(self.engine, outbox, limit)
+        return envelopes
 
     def mark_sent(self, envelope_ids: Sequence[str]) -> None:
-        if not envelope_ids:
-            return
-        with self.engine.begin() as conn:
-            conn.execute(
-                outbox.update()
-                .where(outbox.c.envelope_id.in_(list(envelope_ids)))
-                .where(outbox.c.sent_at.is_(None))
-                .values(sent_at=self.now())
-            )
+        outbox_mark_sent(self.engine, outbox, envelope_ids, self.now())
 
     def sweep_expired(self, today: date) -> int:
         """ConsentChanged(expired) once for every consent version in force whose
@@ -1120,12 +1105,7 @@ class SqlConsentStore:
         )
 
     def _outbox_row(self, envelope: contracts.Envelope) -> dict[str, Any]:
-        return {
-            "envelope_id": envelope.id,
-            "type": envelope.type,
-            "body": envelope.model_dump_json(),
-            "created_at": self.now(),
-        }
+        return outbox_row(envelope, self.now())
 
     def _bump(
         self,

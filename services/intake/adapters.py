@@ -12,7 +12,14 @@ from sqlalchemy.engine import Engine
 from services.intake import domain
 from services.intake.ports import EventFor, HeldPhoto, NewPost, ObligationEvent
 from shared import contracts
-from shared.db import UtcDateTime, utcnow
+from shared.db import (
+    UtcDateTime,
+    outbox_mark_sent,
+    outbox_pending,
+    outbox_row,
+    outbox_table,
+    utcnow,
+)
 
 metadata = sa.MetaData()
 
@@ -49,15 +56,7 @@ photos = sa.Table(
     sa.Column("filename", sa.String(200), nullable=False),
 )
 
-outbox = sa.Table(
-    "outbox",
-    metadata,
-    sa.Column("envelope_id", sa.String(36), primary_key=True),
-    sa.Column("type", sa.String(80), nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
-    sa.Column("sent_at", UtcDateTime, nullable=True),
-)
+outbox = outbox_table(metadata)
 
 devices = sa.Table(
     "devices",
@@ -116,15 +115,6 @@ obligation_table = sa.Table(
 )
 
 
-def _outbox_row(envelope: contracts.Envelope, at: datetime) -> dict[str, Any]:
-    return {
-        "envelope_id": envelope.id,
-        "type": envelope.type,
-        "body": envelope.model_dump_json(),
-        "created_at": at,
-    }
-
-
 class SqlPostLedger:
     def __init__(self, engine: Engine, now: Callable[[], datetime] = utcnow):
         self.engine = engine
@@ -171,7 +161,7 @@ class SqlPostLedger:
                 ],
             )
             conn.execute(
-                outbox.insert(), [_outbox_row(e, at) for e in (envelope, *events)]
+                outbox.insert(), [outbox_row(e, at) for e in (envelope, *events)]
             )
             if obligations:
                 conn.execute(
@@ -180,26 +170,11 @@ class SqlPostLedger:
                 )
 
     def pending(self, limit: int = 100) -> list[contracts.Envelope]:
-        query = (
-            sa.select(outbox.c.body)
-            .where(outbox.c.sent_at.is_(None))
-            .order_by(outbox.c.created_at, outbox.c.envelope_id)
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).scalars().all()
-        return [contracts.Envelope.model_validate_json(body) for body in rows]
+        envelopes: list[contracts.Envelope] = outbox_pending(self.engine, outbox, limit)
+        return envelopes
 
     def mark_sent(self, envelope_ids: Sequence[str]) -> None:
-        if not envelope_ids:
-            return
-        with self.engine.begin() as conn:
-            conn.execute(
-                outbox.update()
-                .where(outbox.c.envelope_id.in_(list(envelope_ids)))
-                .where(outbox.c.sent_at.is_(None))
-                .values(sent_at=self.now())
-            )
+        outbox_mark_sent(self.engine, outbox, envelope_ids, self.now())
 
     def held(self, author_id: str, sha256s: Collection[str]) -> list[HeldPhoto]:
         if not sha256s:
@@ -306,7 +281,7 @@ class SqlDeviceRegister:
                     registered_at=device.registered_at,
                 )
             )
-            conn.execute(outbox.insert().values(_outbox_row(event, self.now())))
+            conn.execute(outbox.insert().values(outbox_row(event, self.now())))
 
     def get(self, device_id: str) -> domain.Device | None:
         return self._one(devices.c.device_id == device_id)
@@ -359,7 +334,7 @@ class SqlDeviceRegister:
                     sa.select(*DEVICE_COLUMNS).where(devices.c.device_id == device_id)
                 ).one()
             )
-            conn.execute(outbox.insert().values(_outbox_row(event(changed), at)))
+            conn.execute(outbox.insert().values(outbox_row(event(changed), at)))
         return changed
 
     def issue_code(
@@ -429,7 +404,7 @@ class SqlDeviceRegister:
                     )
                 ).one()
             )
-            conn.execute(outbox.insert().values(_outbox_row(event(device), at)))
+            conn.execute(outbox.insert().values(outbox_row(event(device), at)))
         return device
 
     def seen(self, device_id: str, at: datetime) -> None:
@@ -442,7 +417,7 @@ class SqlDeviceRegister:
 
     def note(self, event: contracts.Envelope) -> None:
         with self.engine.begin() as conn:
-            conn.execute(outbox.insert().values(_outbox_row(event, self.now())))
+            conn.execute(outbox.insert().values(outbox_row(event, self.now())))
 
     # -- deletion obligations -------------------------------------------------------
 
@@ -506,7 +481,7 @@ class SqlDeviceRegister:
                     )
                 ).one()
             )
-            conn.execute(outbox.insert().values(_outbox_row(event(closed), at)))
+            conn.execute(outbox.insert().values(outbox_row(event(closed), at)))
         return closed
 
     def mark_overdue(self, now: datetime, event: ObligationEvent) -> int:
@@ -526,8 +501,6 @@ class SqlDeviceRegister:
                 )
                 if flagged.rowcount == 1:
                     conn.execute(
-                        outbox.insert().values(
-                            _outbox_row(event(_obligation(row)), now)
-                        )
+                        outbox.insert().values(outbox_row(event(_obligation(row)), now))
                     )
         return len(due)

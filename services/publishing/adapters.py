@@ -13,7 +13,14 @@ from sqlalchemy.exc import IntegrityError
 from services.publishing import domain
 from services.publishing.ports import Approval
 from shared import contracts
-from shared.db import UtcDateTime, utcnow
+from shared.db import (
+    UtcDateTime,
+    outbox_mark_sent,
+    outbox_pending,
+    outbox_row,
+    outbox_table,
+    utcnow,
+)
 
 metadata = sa.MetaData()
 
@@ -143,15 +150,7 @@ approval_rounds = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
-outbox = sa.Table(
-    "outbox",
-    metadata,
-    sa.Column("envelope_id", sa.String(36), primary_key=True),
-    sa.Column("type", sa.String(80), nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
-    sa.Column("sent_at", UtcDateTime, nullable=True),
-)
+outbox = outbox_table(metadata)
 
 SERVICE = "publishing"
 
@@ -226,37 +225,16 @@ class SqlAccountDirectory:
     # Outbox (shared.outbox.Outbox).
 
     def pending(self, limit: int = 100) -> list[contracts.Envelope]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(outbox.c.body)
-                .where(outbox.c.sent_at.is_(None))
-                .order_by(outbox.c.created_at, outbox.c.envelope_id)
-                .limit(limit)
-            )
-            return [contracts.Envelope.model_validate_json(r.body) for r in rows]
+        envelopes: list[contracts.Envelope] = outbox_pending(self.engine, outbox, limit)
+        return envelopes
 
     def mark_sent(self, envelope_ids: Sequence[str]) -> None:
-        if not envelope_ids:
-            return
-        with self.engine.begin() as conn:
-            conn.execute(
-                outbox.update()
-                .where(outbox.c.envelope_id.in_(list(envelope_ids)))
-                .where(outbox.c.sent_at.is_(None))
-                .values(sent_at=utcnow())
-            )
+        outbox_mark_sent(self.engine, outbox, envelope_ids, utcnow())
 
 
 def _emit(conn: Connection, message: contracts.Message) -> None:
     envelope = contracts.seal(message, producer=SERVICE)
-    conn.execute(
-        outbox.insert().values(
-            envelope_id=envelope.id,
-            type=envelope.type,
-            body=envelope.model_dump_json(),
-            created_at=utcnow(),
-        )
-    )
+    conn.execute(outbox.insert().values(outbox_row(envelope, utcnow())))
 
 
 class SqlApprovals:
@@ -489,14 +467,7 @@ def _emit_once(
         ).first():
             continue
         envelope = contracts.seal(message, producer=SERVICE, message_id=envelope_id)
-        conn.execute(
-            outbox.insert().values(
-                envelope_id=envelope.id,
-                type=envelope.type,
-                body=envelope.model_dump_json(),
-                created_at=utcnow(),
-            )
-        )
+        conn.execute(outbox.insert().values(outbox_row(envelope, utcnow())))
 
 
 def _delivery_values(delivery: domain.Delivery) -> dict[str, Any]:
