@@ -33,6 +33,12 @@ def current() -> dict[str, str]:
     return dict(_context.get())
 
 
+def correlation_id() -> str | None:
+    """The correlation id of the request or message being handled here, if any: what
+    a message sent from here (with no incoming message as its cause) carries on."""
+    return _context.get().get("correlation_id")
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str):
         super().__init__()

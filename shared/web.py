@@ -1,8 +1,10 @@
-"""Flask glue shared by every service: errors as JSON, health, auth, request logs."""
+"""Flask glue shared by every service: errors as JSON, health, auth, request logs,
+metrics."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -15,7 +17,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from shared import auth, logs
+from shared import auth, logs, metrics
 from shared.config import Settings
 from shared.errors import DomainError, UnauthenticatedError
 
@@ -25,6 +27,11 @@ TEMPLATES = Path(__file__).parent / "templates"
 ReadyCheck = Callable[[], None]
 # Requests bigger than this are refused with 413 unless the app asks for another limit.
 MAX_CONTENT_LENGTH = 40 * 1024 * 1024
+# Paths neither logged nor counted: probes and scrapes, every few seconds.
+QUIET_PATHS = ("/healthz", "/readyz", "/metrics")
+# An id a caller may hand us (X-Correlation-Id, X-Request-Id): it goes into log lines
+# and into the messages a request sends, so anything else is replaced by a new one.
+_CALLER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
 
 
 def create_app(
@@ -78,6 +85,8 @@ def service_app(
 
 
 def install(app: Flask) -> None:
+    # Who may scrape /metrics: its bearer token (METRICS_TOKEN), else internal callers.
+    app.config.setdefault("SAFEPOST_METRICS_TOKEN", metrics.token_from_env())
     loader = app.jinja_loader
     app.jinja_loader = ChoiceLoader(
         [loader, FileSystemLoader(str(TEMPLATES))]
@@ -96,6 +105,7 @@ def install(app: Flask) -> None:
     app.register_error_handler(Exception, _unexpected)
     app.add_url_rule("/healthz", "healthz", auth.public(healthz))
     app.add_url_rule("/readyz", "readyz", auth.public(readyz))
+    app.add_url_rule("/metrics", "metrics", metrics_view)
 
 
 def ports() -> Any:
@@ -119,6 +129,31 @@ def readyz() -> tuple[Response, int]:
     return jsonify(status="ready"), 200
 
 
+def metrics_view() -> Any:
+    """Prometheus text format; see ``shared.metrics.refusal`` for who may read it."""
+    refused = metrics.refusal(
+        token=current_app.config.get("SAFEPOST_METRICS_TOKEN"),
+        authorization=request.headers.get("Authorization", ""),
+        remote_addr=request.remote_addr,
+        forwarded=any(h in request.headers for h in metrics.FORWARDED_HEADERS),
+    )
+    if refused is not None:
+        status, why = refused
+        code = "unauthenticated" if status == 401 else "forbidden"
+        response = jsonify(error=code, message=why)
+        if status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response, status
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
+
+
+# Needs no staff identity (the identity layer lets it through), but has its own guard:
+# the metrics token, or an internal address. tests/unit/test_route_auth.py knows it.
+auth.public(metrics_view)
+metrics_view.safepost_guard = "metrics"  # type: ignore[attr-defined]
+
+
 def _csrf_for_template() -> str:
     identity = g.get("identity")
     if identity is None:
@@ -126,16 +161,30 @@ def _csrf_for_template() -> str:
     return auth.csrf_token(current_app.config["SAFEPOST_SECRET_KEY"], identity)
 
 
+def caller_id(value: str | None) -> str | None:
+    """An id from a request header, if it is a plausible one (else None)."""
+    value = (value or "").strip()
+    return value if _CALLER_ID.fullmatch(value) else None
+
+
 def _start_request() -> None:
+    """Ids for the request's log lines: its own (``X-Request-Id`` or a new one) and
+    the correlation id (``X-Correlation-Id``, else the request id) that the messages
+    it sends carry on through every service."""
     g.started = time.monotonic()
-    g.request_id = request.headers.get("X-Request-Id") or str(uuid.uuid4())
-    g.log_context = logs.context(request_id=g.request_id)
+    g.request_id = caller_id(request.headers.get("X-Request-Id")) or str(uuid.uuid4())
+    g.correlation_id = (
+        caller_id(request.headers.get("X-Correlation-Id")) or g.request_id
+    )
+    g.log_context = logs.context(
+        request_id=g.request_id, correlation_id=g.correlation_id
+    )
     g.log_context.__enter__()
 
 
 def _finish_request(response: Response) -> Response:
-    took = (time.monotonic() - g.get("started", time.monotonic())) * 1000
-    if request.path not in ("/healthz", "/readyz"):
+    took = time.monotonic() - g.get("started", time.monotonic())
+    if request.path not in QUIET_PATHS:
         identity = g.get("identity")
         logger.info(
             "%s %s %s",
@@ -143,11 +192,19 @@ def _finish_request(response: Response) -> Response:
             request.path,
             response.status_code,
             extra={
-                "ms": round(took, 1),
+                "ms": round(took * 1000, 1),
                 "user": identity.user_id if identity else None,
             },
         )
+        metrics.http_request(
+            current_app.name,
+            request.endpoint or "unmatched",
+            request.method,
+            response.status_code,
+            took,
+        )
     response.headers.setdefault("X-Request-Id", g.get("request_id", ""))
+    response.headers.setdefault("X-Correlation-Id", g.get("correlation_id", ""))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")

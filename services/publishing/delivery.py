@@ -63,7 +63,7 @@ from services.publishing.ports import (
     Takedowns,
     Tokens,
 )
-from shared import contracts
+from shared import contracts, metrics
 from shared.storage import BlobNotFoundError, BlobStore
 
 logger = logging.getLogger(__name__)
@@ -248,12 +248,15 @@ def attempt(engine: Engine, delivery: domain.Delivery, approval: Approval) -> No
     try:
         live = _publish(ready, claimed)
     except PlatformError as error:
+        metrics.publish_attempt(ready.account.kind, error.kind)
         _after_error(engine, claimed, ready.account, error)
         return
     except Exception as exc:  # noqa: BLE001 - after the call: it may exist
+        metrics.publish_attempt(ready.account.kind, "unexpected")
         logger.exception("post %s: unexpected error sending", claimed.post_id)
         _after_error(engine, claimed, ready.account, AmbiguousError(type(exc).__name__))
         return
+    metrics.publish_attempt(ready.account.kind, "ok")
     if engine.crash_after_answer is not None:
         engine.crash_after_answer(claimed)
     _went_live(engine, claimed, ready.account, live)

@@ -39,7 +39,7 @@ from services.publishing.ports import (
     DeliveryLog,
     Takedowns,
 )
-from shared import contracts
+from shared import contracts, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -254,6 +254,7 @@ def take_down(engine: Engine, delivery: domain.Delivery) -> None:
     engine.deliveries.settle(gone, [updated(gone)])
     logger.info("post %s taken down from %s", gone.post_id, gone.account_id)
     maybe_complete(engine, gone.takedown_id)
+    _measure(engine, gone, account.kind)
 
 
 def _tries(delivery: domain.Delivery) -> int:
@@ -373,6 +374,21 @@ def maybe_complete(engine: Engine, takedown_id: str | None) -> None:
     )
 
 
+def _measure(engine: Engine, gone: domain.Delivery, platform: str) -> None:
+    """The copy's time from the change being saved (or the request) to gone, for
+    the takedown-time metric. Never changes what happened: a failure is only logged."""
+    if not gone.takedown_id or engine.takedowns is None or gone.taken_down_at is None:
+        return
+    try:
+        takedown = engine.takedowns.get(gone.takedown_id)
+        if takedown is not None:
+            start = takedown.changed_at or takedown.requested_at
+            seconds = (gone.taken_down_at - start).total_seconds()
+            metrics.takedown_seconds(platform, seconds)
+    except Exception:  # noqa: BLE001 - the copy is gone; only the metric is lost
+        logger.warning("takedown %s: time not measured", gone.takedown_id)
+
+
 # --- people's part --------------------------------------------------------------------
 
 
@@ -412,6 +428,7 @@ def close_manual(
         ],
     )
     maybe_complete(engine, gone.takedown_id)
+    _measure(engine, gone, gone.target or "unknown")
     return gone
 
 

@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import logs
+
 NAMESPACE = uuid.UUID("0b5a1f3e-7c44-5d2e-9a57-5afe9057c0de")
 
 
@@ -92,7 +94,9 @@ def seal(
         version=message.VERSION,
         producer=producer,
         occurred_at=occurred_at or now(),
-        correlation_id=cause.correlation_id if cause else message_id,
+        correlation_id=(
+            cause.correlation_id if cause else logs.correlation_id() or message_id
+        ),
         causation_id=cause.id if cause else None,
         actor=actor if actor is not None else (cause.actor if cause else None),
         data=message.model_dump(mode="json"),

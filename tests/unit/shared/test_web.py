@@ -224,5 +224,5 @@ def test_a_request_logs_one_line_with_its_request_id(
         logging.getLogger("shared.web").removeHandler(handler)
 
     assert [r.getMessage() for r in caplog.records] == ["GET /conflict 409"]
-    assert seen == [{"request_id": "req-9"}]
+    assert seen == [{"request_id": "req-9", "correlation_id": "req-9"}]
     assert logs.current() == {}
