@@ -58,6 +58,8 @@ class System:
         a background task publishes can miss a consumer), their background tasks."""
         for service in SERVICES:
             worker = make_worker(service, self.settings[service], self.ports[service])
+            if worker is None:  # consumes nothing: only background tasks
+                continue
             self.workers[service] = worker
             thread = threading.Thread(
                 target=_run,
@@ -88,10 +90,10 @@ class System:
             self.sandboxes.stop()
 
 
-def make_worker(service: str, settings: Settings, ports: Any) -> bus.Worker:
+def make_worker(service: str, settings: Settings, ports: Any) -> bus.Worker | None:
     """The service's worker as its worker module builds it (as in production)."""
     module = service_module(service, "worker")
-    builder: Callable[[Settings, Any], bus.Worker] | None = getattr(
+    builder: Callable[[Settings, Any], bus.Worker | None] | None = getattr(
         module, "build_worker", None
     )
     if builder is not None:

@@ -2,11 +2,19 @@
 
 Delivery is at least once. A worker validates the envelope, dispatches on type,
 publishes the handler's returned messages (persistent, ``mandatory``, publisher confirms
-with a timeout) and only then acks. A bad envelope or a handler exception copies the
-message to ``<service>.dlq`` with the cause in ``x-safepost-*`` headers, logs it and
-goes on. A lost connection reconnects and resumes; the broker redelivers unacked
-messages and the quorum queue's ``x-delivery-limit`` dead-letters a message that keeps
-killing workers.
+with a timeout) and only then acks. A handler that failed because a dependency is away
+(database, broker, S3, a timeout) or lost a race to another worker is retried later:
+the message waits in ``<service>.retry.<n>s`` (a queue whose TTL dead-letters it back to
+``<service>``), 1 s, then 5 s, then every 30 s until the dependency is back
+(``shared.failures`` tells which). A bad envelope, or a handler failure that would
+fail the same way again, copies the message to ``<service>.dlq`` with the cause in
+``x-safepost-*`` headers, logs it and goes on. A lost connection reconnects and
+resumes; the broker redelivers unacked messages and the quorum queue's
+``x-delivery-limit`` dead-letters a message that keeps killing workers.
+
+A service may put some types on a **lane** of their own: ``<service>.<lane>``, consumed
+by the same worker beside the main queue with its own prefetch, so that, say, finishing
+a photo does not wait behind a backlog of photos to start.
 
 The same code runs on kombu's ``memory://`` transport in the embedded mode; what that
 mode cannot do is listed in docs/architecture.md ("Messaging").
@@ -14,8 +22,10 @@ mode cannot do is listed in docs/architecture.md ("Messaging").
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,7 +39,7 @@ from kombu.messaging import Consumer, Producer
 from kombu.mixins import ConsumerMixin
 from pydantic import ValidationError
 
-from shared import contracts, logs
+from shared import contracts, failures, logs, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +50,11 @@ CONFIRM_TIMEOUT = 10.0
 HEARTBEAT = 60  # a handler may block the consumer's heartbeats for up to 2x this
 MEMORY_POLL = 0.02  # seconds between polls of an empty memory:// queue
 STOP_POLL = 0.25  # how often an idle worker checks whether it was asked to stop
+RETRY_DELAYS = (1, 5, 30)  # seconds before the 1st, 2nd and each later retry
+RETRY_FOR = 24 * 3600.0  # a dependency away longer than this: dead-letter, say why
+CONFLICT_RETRIES = 5  # a race lost this often is not a race
+ATTEMPTS_HEADER = "x-safepost-attempts"
+FIRST_FAILED_HEADER = "x-safepost-first-failed-at"
 RETRY_POLICY = {
     "max_retries": 3,
     "interval_start": 0.2,
@@ -49,6 +64,8 @@ RETRY_POLICY = {
 
 Handler = Callable[[Any], Sequence[contracts.Message]]
 HandlerMap = Mapping[type[contracts.Message], Handler]
+# Lane name -> the message types consumed from ``<service>.<lane>`` instead.
+Lanes = Mapping[str, Iterable[type[contracts.Message]]]
 # Gets the raw envelope of a type with no handler in the map (audit keeps them all).
 EnvelopeHandler = Callable[[contracts.Envelope], Sequence[contracts.Message]]
 
@@ -100,6 +117,47 @@ def service_queue(service: str, keys: Sequence[str]) -> Queue:
     )
 
 
+def lane_queue(service: str, lane: str, keys: Sequence[str]) -> Queue:
+    """``<service>.<lane>``: like the service's queue, for the lane's types only."""
+    ex = exchange()
+    return Queue(
+        f"{service}.{lane}",
+        exchange=ex,
+        bindings=[binding(ex, routing_key=k) for k in keys],
+        durable=True,
+        queue_arguments={
+            "x-queue-type": "quorum",
+            "x-dead-letter-exchange": DLX_NAME,
+            "x-dead-letter-routing-key": service,
+            "x-delivery-limit": DELIVERY_LIMIT,
+        },
+    )
+
+
+def retry_queue(service: str, seconds: int) -> Queue:
+    """``<service>.retry.<n>s``: holds a message ``seconds``, then hands it back to
+    ``<service>`` (its TTL dead-letters through the default exchange, at least once)."""
+    return Queue(
+        f"{service}.retry.{seconds}s",
+        exchange=default_exchange(),
+        routing_key=f"{service}.retry.{seconds}s",
+        durable=True,
+        queue_arguments={
+            "x-queue-type": "quorum",
+            "x-message-ttl": seconds * 1000,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": service,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        },
+    )
+
+
+def retry_delay(attempt: int) -> int:
+    """Seconds to wait before retry number ``attempt`` (1-based)."""
+    return RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
+
+
 def dead_letter_queue(service: str) -> Queue:
     """``<service>.dlq``: what the service could not handle, kept for replay."""
     return Queue(
@@ -127,19 +185,48 @@ def connect(url: str, *, heartbeat: int = HEARTBEAT) -> Connection:
     )
 
 
-def declare_topology(url: str, service: str, keys: Sequence[str]) -> None:
-    """Declare the exchange, the service's queue with its bindings, the DLX and DLQ."""
+def declare_topology(
+    url: str,
+    service: str,
+    keys: Sequence[str],
+    lanes: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """Declare the exchange, the service's queue with its bindings, its lanes, its
+    retry queues, the DLX and DLQ."""
     with connect(url) as conn:
-        _declare(conn.default_channel, service, keys)
+        _declare(
+            conn.default_channel, service, keys, lanes or {}, memory=is_memory(url)
+        )
 
 
-def _declare(channel: Any, service: str, keys: Sequence[str]) -> Queue:
+def _declare(
+    channel: Any,
+    service: str,
+    keys: Sequence[str],
+    lanes: Mapping[str, Sequence[str]],
+    *,
+    memory: bool,
+) -> list[Queue]:
+    """The queues to consume, main first. A type moved onto a lane is unbound from
+    the main queue (a queue declared by an older release keeps its bindings)."""
     exchange()(channel).declare()
     dead_letter_exchange()(channel).declare()
     dead_letter_queue(service)(channel).declare()
-    queue = service_queue(service, keys)
-    queue(channel).declare()
-    return queue
+    if not memory:
+        for seconds in RETRY_DELAYS:  # memory:// has no TTL: it retries in-process
+            retry_queue(service, seconds)(channel).declare()
+    laned = {key for lane_keys in lanes.values() for key in lane_keys}
+    queue = service_queue(service, [k for k in keys if k not in laned])
+    bound = queue(channel)
+    bound.declare()
+    for key in sorted(laned):
+        bound.unbind_from(exchange(), routing_key=key)
+    queues = [queue]
+    for lane, lane_keys in sorted(lanes.items()):
+        extra = lane_queue(service, lane, list(lane_keys))
+        extra(channel).declare()
+        queues.append(extra)
+    return queues
 
 
 def _memory_routes(channel: Any, exchange_name: str, routing_key: str) -> bool:
@@ -256,7 +343,8 @@ class KombuPublisher:
 
 
 class Worker(ConsumerMixin):
-    """Consumes one service's queue and runs its handlers; see the module docstring."""
+    """Consumes one service's queue (and its lanes) and runs its handlers; see the
+    module docstring."""
 
     def __init__(
         self,
@@ -268,8 +356,11 @@ class Worker(ConsumerMixin):
         prefetch: int = 4,
         queue_keys: Sequence[str] | None = None,
         fallback: EnvelopeHandler | None = None,
+        lanes: Lanes | None = None,
+        retry_for: float = RETRY_FOR,
     ):
         self.url = url
+        self.memory = is_memory(url)
         self.connection = connect(url)
         self.service = service
         self.handlers = dict(handlers)
@@ -278,20 +369,30 @@ class Worker(ConsumerMixin):
         self.publisher: Publisher = publisher or self.broker
         self.prefetch = prefetch
         self.keys = routing_keys(handlers) if queue_keys is None else list(queue_keys)
+        self.lanes = {
+            name: routing_keys(types) for name, types in (lanes or {}).items()
+        }
         self.fallback = fallback
+        self.retry_for = retry_for
         self.ready = threading.Event()
         self.connects = 0
         self.connection_failures = 0
         self.processed = 0
         self.dead_lettered = 0
+        self.retried = 0
+        self._timers: set[threading.Timer] = set()  # memory:// retries waiting
 
     def get_consumers(
         self, consumer_cls: Callable[..., Consumer], channel: Any
     ) -> list[Consumer]:
-        queue = _declare(channel, self.service, self.keys)
+        queues = _declare(
+            channel, self.service, self.keys, self.lanes, memory=self.memory
+        )
+        # One AMQP consumer per queue, each with ``prefetch`` in flight: a lane's
+        # message is handled right after the current one, not after the backlog.
         return [
             consumer_cls(
-                queues=[queue], on_message=self.on_message, prefetch_count=self.prefetch
+                queues=queues, on_message=self.on_message, prefetch_count=self.prefetch
             )
         ]
 
@@ -329,6 +430,8 @@ class Worker(ConsumerMixin):
         except _StoppedError:
             pass
         finally:
+            for timer in list(self._timers):
+                timer.cancel()
             self.broker.close()
             logger.info("worker %s stopped", self.service)
 
@@ -364,23 +467,134 @@ class Worker(ConsumerMixin):
         except ValidationError as exc:
             self._dead_letter(message, "invalid_message", exc)
             return
+        started = time.monotonic()
+        metrics.message_lag(
+            self.service,
+            envelope.type,
+            max(0.0, (datetime.now(UTC) - envelope.occurred_at).total_seconds()),
+        )
+        outcome = "ok"
+        try:
+            outcome = self._handle(message, envelope, handler, incoming)
+        finally:
+            metrics.message_handled(
+                self.service, envelope.type, outcome, time.monotonic() - started
+            )
+
+    def _handle(
+        self,
+        message: Any,
+        envelope: contracts.Envelope,
+        handler: Callable[[Any], Sequence[contracts.Message]],
+        incoming: Any,
+    ) -> str:
+        """Run the handler and settle the message; the outcome (for the metrics)."""
         try:
             outgoing = self.seal(envelope, handler(incoming))
         except Exception as exc:  # the worker loop is the one place for this
-            self._dead_letter(message, type(exc).__name__, exc)
-            return
+            return self._failed(message, exc)
         try:
             self.publisher.publish(outgoing)
         except UnroutableError as exc:
             self._dead_letter(message, "unroutable", exc)
-            return
-        except Exception:  # broker trouble: not the message's fault, so try it again
-            logger.exception("could not publish the results; requeueing the message")
-            message.requeue()  # counts towards x-delivery-limit on RabbitMQ
-            return
+            return "dead_lettered"
+        except Exception as exc:  # broker trouble: not the message's fault
+            logger.warning("could not publish the results (%s); retrying later", exc)
+            return self._retry_or_requeue(message, failures.Failure.TRANSIENT, exc)
         message.ack()
         self.processed += 1
         logger.info("handled %s -> %d message(s)", envelope.type, len(outgoing))
+        return "ok"
+
+    def _failed(self, message: Any, exc: Exception) -> str:
+        """Retry what a dependency or a race caused; dead-letter the rest."""
+        kind = failures.classify(exc)
+        if kind is failures.Failure.POISON:
+            self._dead_letter(message, type(exc).__name__, exc)
+            return "dead_lettered"
+        attempts, first = _attempts(message)
+        waited = (datetime.now(UTC) - first).total_seconds()
+        exhausted = (
+            attempts >= CONFLICT_RETRIES
+            if kind is failures.Failure.CONFLICT
+            else waited >= self.retry_for
+        )
+        if exhausted:
+            self._dead_letter(
+                message,
+                f"{type(exc).__name__} ({kind.value}, gave up after "
+                f"{attempts + 1} attempts over {waited:.0f} s)",
+                exc,
+            )
+            return "dead_lettered"
+        return self._retry_or_requeue(message, kind, exc)
+
+    def _retry_or_requeue(
+        self, message: Any, kind: failures.Failure, exc: BaseException
+    ) -> str:
+        """Park the message for a retry; if even that fails, hand it back at once."""
+        try:
+            self._retry(message, kind, exc)
+        except Exception:  # the worker loop is the one place for this
+            logger.exception("could not park the message for a retry; requeueing it")
+            message.requeue()  # counts towards x-delivery-limit on RabbitMQ
+            return "requeued"
+        return "retried"
+
+    def _retry(self, message: Any, kind: failures.Failure, exc: BaseException) -> None:
+        """Send a copy to ``<service>.retry.<n>s`` (back in the queue after ``n``
+        seconds), then ack. On memory:// a timer puts it back in the queue."""
+        attempts, first = _attempts(message)
+        attempt = attempts + 1
+        delay = retry_delay(attempt)
+        headers = error_headers(message, self.service, type(exc).__name__, exc)
+        headers.update(
+            {
+                ATTEMPTS_HEADER: attempt,
+                FIRST_FAILED_HEADER: first.isoformat(),
+                "x-safepost-failure": kind.value,
+            }
+        )
+        properties = message.properties or {}
+        send = functools.partial(
+            self.broker.send,
+            message.body,
+            exchange=default_exchange(),
+            headers=headers,
+            message_id=properties.get("message_id"),
+            correlation_id=properties.get("correlation_id"),
+            type=properties.get("type"),
+        )
+        logger.warning(
+            "%s failure (%s: %s); retry %d in %ss",
+            kind.value,
+            type(exc).__name__,
+            str(exc).splitlines()[0][:300] if str(exc) else "",
+            attempt,
+            delay,
+        )
+        if self.memory:
+            self._later(delay, functools.partial(send, routing_key=self.service))
+        else:
+            send(routing_key=retry_queue(self.service, delay).name)
+        message.ack()
+        self.retried += 1
+
+    def _later(self, delay: float, job: Callable[[], None]) -> None:
+        """memory:// only: run ``job`` in ``delay`` seconds (lost if the process
+        ends, as is everything in the embedded broker)."""
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            try:
+                job()
+            except Exception:  # the timer thread is the one place for this
+                logger.exception("could not put a retried message back")
+
+        timer = threading.Timer(delay, fire)
+        timer.daemon = True
+        self._timers.add(timer)
+        timer.start()
 
     def seal(
         self, cause: contracts.Envelope, results: Sequence[contracts.Message]
@@ -424,6 +638,20 @@ class Worker(ConsumerMixin):
         self.dead_lettered += 1  # counted once it is out of the queue (tests poll it)
 
 
+def _attempts(message: Any) -> tuple[int, datetime]:
+    """How often the message failed for a retryable reason, and since when."""
+    headers = message.headers or {}
+    try:
+        attempts = int(headers.get(ATTEMPTS_HEADER, 0))
+    except (TypeError, ValueError):
+        attempts = 0
+    try:
+        first = datetime.fromisoformat(str(headers[FIRST_FAILED_HEADER]))
+    except (KeyError, ValueError):
+        first = datetime.now(UTC)
+    return attempts, first if first.tzinfo else first.replace(tzinfo=UTC)
+
+
 def error_headers(
     message: Any, service: str, reason: str, exc: BaseException
 ) -> dict[str, Any]:
@@ -452,9 +680,12 @@ def run_worker(
     prefetch: int = 4,
     queue_keys: Sequence[str] | None = None,
     stop: threading.Event | None = None,
+    lanes: Lanes | None = None,
 ) -> Worker:
     """Consume until ``stop`` is set (or forever); reconnects on connection loss."""
-    worker = Worker(url, service, handlers, prefetch=prefetch, queue_keys=queue_keys)
+    worker = Worker(
+        url, service, handlers, prefetch=prefetch, queue_keys=queue_keys, lanes=lanes
+    )
     if stop is not None:
 
         def watch() -> None:

@@ -6,8 +6,10 @@ production each service has its own database, so no service can read another's t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -211,6 +213,55 @@ def outbox_pending(engine: Engine, table: Any, limit: int) -> list[Any]:
     with engine.connect() as conn:
         rows = conn.execute(query).scalars().all()
     return [contracts.Envelope.model_validate_json(body) for body in rows]
+
+
+_sqlite_outbox_locks: dict[str, threading.Lock] = {}
+
+
+def outbox_claim(
+    engine: Engine,
+    table: Any,
+    publish: Callable[[Any], bool],
+    limit: int,
+    at: Callable[[], datetime],
+    only: Any = None,
+) -> tuple[int, bool]:
+    """Claim pending rows, publish them in order, mark those published sent: one
+    transaction, so a second relay (another thread or process) never sends the same
+    row at the same time. PostgreSQL locks the rows and other relays skip them
+    (``FOR UPDATE SKIP LOCKED``); SQLite (one process) takes a lock per database.
+    Returns (how many were sent, whether one failed)."""
+    import sqlalchemy as sa
+
+    from shared import contracts
+
+    query = (
+        sa.select(table.c.body)
+        .where(table.c.sent_at.is_(None))
+        .order_by(table.c.created_at, table.c.envelope_id)
+        .limit(limit)
+    )
+    if only is not None:
+        query = query.where(table.c.envelope_id.in_(list(only)))
+    if engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+        lock: Any = contextlib.nullcontext()
+    else:
+        lock = _sqlite_outbox_locks.setdefault(str(engine.url), threading.Lock())
+    sent: list[str] = []
+    failed = False
+    with lock, engine.begin() as conn:
+        for body in conn.execute(query).scalars().all():
+            envelope = contracts.Envelope.model_validate_json(body)
+            if not publish(envelope):
+                failed = True
+                break
+            sent.append(envelope.id)
+        if sent:
+            conn.execute(
+                table.update().where(table.c.envelope_id.in_(sent)).values(sent_at=at())
+            )
+    return len(sent), failed
 
 
 def outbox_mark_sent(

@@ -60,3 +60,15 @@ class UnsupportedMediaError(DomainError):
 
 class ConfigError(Exception):
     """Settings are missing or invalid; raised at start-up, never at request time."""
+
+
+class TransientError(Exception):
+    """A dependency (database, broker, object store, a platform) is unavailable now.
+
+    Not the caller's fault and not the message's: an API answers 503 with Retry-After,
+    a worker retries the message later (``shared.failures``).
+    """
+
+    def __init__(self, message: str, *, retry_after: int = 5):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -3,8 +3,10 @@
 A service that changes state outside its worker (an HTTP request, a sweep) writes the
 envelopes it owes in the same transaction as the change. ``send`` publishes one at once
 and marks it sent; ``relay`` publishes whatever is still pending, oldest first, with the
-same ids, so a broker outage loses nothing and a retry doubles nothing (consumers
-recognise the id). ``every`` runs such jobs in a background thread until stopped.
+same ids, so a broker outage loses nothing (consumers recognise a repeated id). Each
+envelope is *claimed* while it is published (a row lock that other relays skip), so
+the request's ``send`` and a relay in another process never both send it.
+``every`` runs such jobs in a background thread until stopped.
 """
 
 from __future__ import annotations
@@ -25,43 +27,54 @@ logger = logging.getLogger(__name__)
 PUBLISH_ERRORS: tuple[type[Exception], ...] = (OSError, KombuError, UnroutableError)
 
 
-class Outbox(Protocol):
-    def pending(self, limit: int = 100) -> list[contracts.Envelope]:
-        """Envelopes recorded but not yet confirmed by the broker, oldest first."""
+Publish = Callable[[contracts.Envelope], bool]
 
-    def mark_sent(self, envelope_ids: Sequence[str]) -> None:
-        """Record that the broker confirmed these envelopes."""
+
+class Outbox(Protocol):
+    def claim(
+        self, publish: Publish, limit: int = 100, only: Sequence[str] | None = None
+    ) -> tuple[int, bool]:
+        """Hold up to ``limit`` pending envelopes no other relay holds (of ``only``,
+        if given), oldest first; ``publish`` each until one fails; mark the published
+        ones sent. Returns (how many were sent, whether one failed)."""
 
 
 def send(outbox: Outbox, publisher: Publisher, envelope: contracts.Envelope) -> bool:
     """Publish one recorded envelope and mark it sent; False (still pending) if the
-    broker cannot take it now."""
-    try:
-        publisher.publish([envelope])
-    except PUBLISH_ERRORS as exc:
-        logger.warning(
-            "broker unavailable; %s %s stays in the outbox (%s)",
-            envelope.type,
-            envelope.id,
-            type(exc).__name__,
-        )
-        return False
-    outbox.mark_sent([envelope.id])
-    return True
+    broker cannot take it now. True too if a relay holds or already sent it."""
+    _, failed = outbox.claim(_publisher(publisher), 1, only=[envelope.id])
+    return not failed
 
 
 def relay(outbox: Outbox, publisher: Publisher, batch: int = 100) -> int:
     """Publish every pending envelope, oldest first; the number sent. Stops at the
     first failure (the broker is down: the rest would fail too)."""
-    sent = 0
-    while pending := outbox.pending(batch):
-        for envelope in pending:
-            if not send(outbox, publisher, envelope):
-                return sent
-            sent += 1
-    if sent:
-        logger.info("outbox relay sent %d message(s)", sent)
-    return sent
+    total = 0
+    while True:
+        sent, failed = outbox.claim(_publisher(publisher), batch)
+        total += sent
+        if failed or sent < batch:
+            break
+    if total:
+        logger.info("outbox relay sent %d message(s)", total)
+    return total
+
+
+def _publisher(publisher: Publisher) -> Publish:
+    def publish(envelope: contracts.Envelope) -> bool:
+        try:
+            publisher.publish([envelope])
+        except PUBLISH_ERRORS as exc:
+            logger.warning(
+                "broker unavailable; %s %s stays in the outbox (%s)",
+                envelope.type,
+                envelope.id,
+                type(exc).__name__,
+            )
+            return False
+        return True
+
+    return publish
 
 
 def every(

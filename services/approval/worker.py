@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from services.approval.bootstrap import SERVICE, handler_map, real_ports
-from shared import bus, logs
+from services.approval.bootstrap import SERVICE, Ports, handler_map, real_ports
+from shared import bus, runner
 from shared.config import Settings
 
 
+def build_worker(settings: Settings, ports: Ports) -> bus.Worker:
+    return runner.standard_worker(settings, SERVICE, handler_map(ports))
+
+
 def main() -> None:
-    settings = Settings.from_env(SERVICE)
-    logs.configure(SERVICE, settings.log_level)
-    bus.run_worker(
-        settings.amqp_url,
-        SERVICE,
-        handler_map(real_ports(settings)),
-        prefetch=settings.prefetch,
-    )
+    runner.run(SERVICE, real_ports, build_worker)
 
 
 if __name__ == "__main__":

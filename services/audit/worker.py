@@ -10,26 +10,23 @@ from services.audit.bootstrap import (
     handler_map,
     real_ports,
 )
-from shared import bus, logs
+from shared import bus, runner
 from shared.config import Settings
 
 
 def build_worker(settings: Settings, ports: Ports) -> bus.Worker:
     """Audit's worker (also used by the embedded runner): every type to the journal."""
-    return bus.Worker(
-        settings.amqp_url,
+    return runner.standard_worker(
+        settings,
         SERVICE,
         handler_map(ports),
-        prefetch=settings.prefetch,
         queue_keys=QUEUE_KEYS,
         fallback=envelope_handler(ports),
     )
 
 
 def main() -> None:
-    settings = Settings.from_env(SERVICE)
-    logs.configure(SERVICE, settings.log_level)
-    build_worker(settings, real_ports(settings)).run()
+    runner.run(SERVICE, real_ports, build_worker)
 
 
 if __name__ == "__main__":

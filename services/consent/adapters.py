@@ -37,6 +37,7 @@ from services.consent.domain import (
 from shared import contracts
 from shared.db import (
     UtcDateTime,
+    outbox_claim,
     outbox_mark_sent,
     outbox_pending,
     outbox_row,
@@ -1030,6 +1031,14 @@ class SqlConsentStore:
 
     def mark_sent(self, envelope_ids: Sequence[str]) -> None:
         outbox_mark_sent(self.engine, outbox, envelope_ids, self.now())
+
+    def claim(
+        self,
+        publish: Callable[[contracts.Envelope], bool],
+        limit: int = 100,
+        only: Sequence[str] | None = None,
+    ) -> tuple[int, bool]:
+        return outbox_claim(self.engine, outbox, publish, limit, self.now, only)
 
     def sweep_expired(self, today: date) -> int:
         """ConsentChanged(expired) once for every consent version in force whose

@@ -9,7 +9,7 @@ from functools import partial
 
 from services.consent import outbox
 from services.consent.bootstrap import SERVICE, Ports, handler_map, real_ports
-from shared import bus, logs
+from shared import bus, runner
 from shared.config import Settings
 
 
@@ -18,29 +18,12 @@ def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
     return [partial(outbox.relay_forever, ports), partial(outbox.sweep_forever, ports)]
 
 
+def build_worker(settings: Settings, ports: Ports) -> bus.Worker:
+    return runner.standard_worker(settings, SERVICE, handler_map(ports))
+
+
 def main() -> None:
-    settings = Settings.from_env(SERVICE)
-    logs.configure(SERVICE, settings.log_level)
-    ports = real_ports(settings)
-    stop = threading.Event()
-    threads = [
-        threading.Thread(target=task, args=(stop,), daemon=True, name="consent-task")
-        for task in background_tasks(ports)
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        bus.run_worker(
-            settings.amqp_url,
-            SERVICE,
-            handler_map(ports),
-            prefetch=settings.prefetch,
-            stop=stop,
-        )
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=10)
+    runner.run(SERVICE, real_ports, build_worker, background_tasks)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from services.intake.ports import EventFor, HeldPhoto, NewPost, ObligationEvent
 from shared import contracts
 from shared.db import (
     UtcDateTime,
+    outbox_claim,
     outbox_mark_sent,
     outbox_pending,
     outbox_row,
@@ -175,6 +176,14 @@ class SqlPostLedger:
 
     def mark_sent(self, envelope_ids: Sequence[str]) -> None:
         outbox_mark_sent(self.engine, outbox, envelope_ids, self.now())
+
+    def claim(
+        self,
+        publish: Callable[[contracts.Envelope], bool],
+        limit: int = 100,
+        only: Sequence[str] | None = None,
+    ) -> tuple[int, bool]:
+        return outbox_claim(self.engine, outbox, publish, limit, self.now, only)
 
     def held(self, author_id: str, sha256s: Collection[str]) -> list[HeldPhoto]:
         if not sha256s:

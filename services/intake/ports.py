@@ -57,6 +57,15 @@ class PostLedger(Protocol):
     def mark_sent(self, envelope_ids: Sequence[str]) -> None:
         """The broker confirmed these envelopes; the relay will not send them again."""
 
+    def claim(
+        self,
+        publish: Callable[[contracts.Envelope], bool],
+        limit: int = 100,
+        only: Sequence[str] | None = None,
+    ) -> tuple[int, bool]:
+        """Publish pending envelopes no other relay holds, oldest first, until one
+        fails; mark those sent (``shared.outbox.Outbox.claim``)."""
+
     def held(self, author_id: str, sha256s: Collection[str]) -> list[HeldPhoto]:
         """Photos with these hashes this author uploaded already."""
 

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-import signal
 import threading
 from collections.abc import Callable
 from functools import partial
-from types import FrameType
 
 from services.intake import devices, outbox
 from services.intake.bootstrap import SERVICE, Ports, handler_map, real_ports
-from shared import bus, logs
+from shared import bus, runner
 from shared.config import Settings
-
-logger = logging.getLogger(__name__)
 
 
 def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
@@ -27,35 +22,14 @@ def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
     return tasks
 
 
-def main() -> None:
-    settings = Settings.from_env(SERVICE)
-    logs.configure(SERVICE, settings.log_level)
-    ports = real_ports(settings)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("signal %s: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    loops = [
-        threading.Thread(target=task, args=(stop,), name="intake-task", daemon=True)
-        for task in background_tasks(ports)
-    ]
-    for loop in loops:
-        loop.start()
+def build_worker(settings: Settings, ports: Ports) -> bus.Worker | None:
+    """Intake consumes no messages yet: its process runs the background tasks."""
     handlers = handler_map(ports)
-    if handlers:
-        bus.run_worker(
-            settings.amqp_url, SERVICE, handlers, prefetch=settings.prefetch, stop=stop
-        )
-    else:
-        logger.info("intake worker running the outbox relay and the overdue sweep")
-        stop.wait()
-    stop.set()
-    for loop in loops:
-        loop.join(timeout=10)
+    return runner.standard_worker(settings, SERVICE, handlers) if handlers else None
+
+
+def main() -> None:
+    runner.run(SERVICE, real_ports, build_worker, background_tasks)
 
 
 if __name__ == "__main__":

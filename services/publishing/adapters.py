@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ from services.publishing.ports import Approval
 from shared import contracts
 from shared.db import (
     UtcDateTime,
+    outbox_claim,
     outbox_mark_sent,
     outbox_pending,
     outbox_row,
@@ -230,6 +231,14 @@ class SqlAccountDirectory:
 
     def mark_sent(self, envelope_ids: Sequence[str]) -> None:
         outbox_mark_sent(self.engine, outbox, envelope_ids, utcnow())
+
+    def claim(
+        self,
+        publish: Callable[[contracts.Envelope], bool],
+        limit: int = 100,
+        only: Sequence[str] | None = None,
+    ) -> tuple[int, bool]:
+        return outbox_claim(self.engine, outbox, publish, limit, utcnow, only)
 
 
 def _emit(conn: Connection, message: contracts.Message) -> None:

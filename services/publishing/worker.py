@@ -15,7 +15,7 @@ from services.publishing.bootstrap import (
     handler_map,
     real_ports,
 )
-from shared import bus, logs, outbox
+from shared import bus, outbox, runner
 from shared.config import Settings
 
 RELAY_SECONDS = 2.0
@@ -74,29 +74,12 @@ def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
     ]
 
 
+def build_worker(settings: Settings, ports: Ports) -> bus.Worker:
+    return runner.standard_worker(settings, SERVICE, handler_map(ports))
+
+
 def main() -> None:
-    settings = Settings.from_env(SERVICE)
-    logs.configure(SERVICE, settings.log_level)
-    ports = real_ports(settings)
-    stop = threading.Event()
-    threads = [
-        threading.Thread(target=task, args=(stop,), daemon=True, name="publishing")
-        for task in background_tasks(ports)
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        bus.run_worker(
-            settings.amqp_url,
-            SERVICE,
-            handler_map(ports),
-            prefetch=settings.prefetch,
-            stop=stop,
-        )
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=10)
+    runner.run(SERVICE, real_ports, build_worker, background_tasks)
 
 
 if __name__ == "__main__":

@@ -429,3 +429,99 @@ def test_listing_a_dlq_prints_one_line_per_message_and_a_missing_one_is_empty(
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].count("\t") == 4
     assert "broker:delivery_limit" in lines[0]
+
+
+class Finish(contracts.Command):
+    TYPE = "test.finish"
+
+    n: int
+
+
+def test_a_message_failing_while_the_database_is_away_waits_in_a_retry_queue(
+    amqp_vhost: str, rabbit: Rabbit, service: str, publisher: bus.KombuPublisher
+):
+    from sqlalchemy.exc import OperationalError
+
+    attempts: list[float] = []
+
+    def flaky(ping: Ping) -> list[contracts.Message]:
+        attempts.append(time.monotonic())
+        if len(attempts) == 1:
+            raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        return [Pong(n=ping.n)]
+
+    listener = pongs_of(rabbit, service)
+    worker = bus.Worker(amqp_vhost, service, {Ping: flaky})
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    assert worker.ready.wait(10)
+
+    publisher.publish([a_ping(3)])
+
+    [(_, body)] = rabbit.take(listener, 1)
+    assert contracts.Envelope.model_validate_json(body).data == {"n": 3}
+    assert len(attempts) == 2
+    assert attempts[1] - attempts[0] >= bus.RETRY_DELAYS[0] * 0.9  # it waited
+    assert (worker.retried, worker.dead_lettered) == (1, 0)
+    assert rabbit.depth(f"{service}.dlq") == 0
+    worker.stop()
+    thread.join(10)
+
+
+def test_retry_queues_are_quorum_queues_that_hand_messages_back_at_least_once(
+    amqp_vhost: str, rabbit: Rabbit, service: str
+):
+    bus.declare_topology(amqp_vhost, service, [Ping.routing_key()])
+
+    out = rabbit.ctl(
+        "list_queues", "-q", "-p", vhost_of(amqp_vhost), "name", "type", "arguments",
+        "--formatter", "json",
+    )  # fmt: skip
+
+    queues = {q["name"]: q for q in json.loads(out)}
+    for seconds in bus.RETRY_DELAYS:
+        retry = queues[f"{service}.retry.{seconds}s"]
+        args = {name: value for name, _, value in retry["arguments"]}
+        assert retry["type"] == "quorum"
+        assert args["x-message-ttl"] == seconds * 1000
+        assert (args["x-dead-letter-exchange"], args["x-dead-letter-routing-key"]) == (
+            "",
+            service,
+        )
+        assert args["x-dead-letter-strategy"] == "at-least-once"
+
+
+def test_a_lane_message_is_handled_before_the_backlog_of_the_main_queue(
+    amqp_vhost: str, service: str, publisher: bus.KombuPublisher
+):
+    order: list[str] = []
+
+    def slow(ping: Ping) -> list[contracts.Message]:
+        time.sleep(0.2)
+        order.append(f"ping{ping.n}")
+        return []
+
+    def finish(message: Finish) -> list[contracts.Message]:
+        order.append(f"finish{message.n}")
+        return []
+
+    handlers: bus.HandlerMap = {Ping: slow, Finish: finish}
+    lanes = {"decisions": [Finish]}
+    bus.declare_topology(
+        amqp_vhost,
+        service,
+        bus.routing_keys(handlers),
+        {"decisions": bus.routing_keys([Finish])},
+    )
+    publisher.publish([a_ping(n) for n in range(10)])
+    publisher.publish([contracts.seal(Finish(n=1), producer="test")])
+    worker = bus.Worker(amqp_vhost, service, handlers, prefetch=1, lanes=lanes)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+
+    try:
+        wait_for(lambda: len(order) == 11)
+        assert order.index("finish1") <= 2, order  # not after the ten pings
+    finally:
+        worker.stop()
+        thread.join(10)

@@ -102,3 +102,13 @@ def test_ping_fails_when_the_database_is_unreachable() -> None:
 
     with pytest.raises(sa.exc.OperationalError):
         ping(engine)
+
+
+def test_relays_racing_over_a_postgresql_outbox_send_each_envelope_once(
+    engine: Engine,
+) -> None:
+    from tests.unit.shared.outbox_race import race
+
+    seen = race(engine)
+
+    assert len(seen) == len(set(seen)) == 60

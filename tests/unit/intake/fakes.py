@@ -9,7 +9,7 @@ from typing import Any
 
 from services.intake import domain
 from services.intake.ports import EventFor, HeldPhoto, NewPost, ObligationEvent
-from shared import contracts
+from shared import contracts, testing
 from shared.testing import InMemoryBlobStore
 
 
@@ -44,6 +44,14 @@ class InMemoryPostLedger:
 
     def mark_sent(self, envelope_ids: Sequence[str]) -> None:
         self.sent.update(envelope_ids)
+
+    def claim(
+        self,
+        publish: Callable[[contracts.Envelope], bool],
+        limit: int = 100,
+        only: Sequence[str] | None = None,
+    ) -> tuple[int, bool]:
+        return testing.claim_rows(self.outbox, self.sent, publish, limit, only)
 
     def held(self, author_id: str, sha256s: Collection[str]) -> list[HeldPhoto]:
         found: dict[str, HeldPhoto] = {}

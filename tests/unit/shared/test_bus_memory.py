@@ -224,3 +224,168 @@ def test_a_stopped_worker_returns_from_run_promptly(service: str):
 
     thread.join(3)
     assert not thread.is_alive()
+
+
+class Finish(contracts.Command):
+    TYPE: ClassVar[str] = "test.finish"
+
+    n: int
+
+
+@pytest.fixture()
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries after hundredths of a second instead of 1, 5 and 30 s."""
+    monkeypatch.setattr(bus, "RETRY_DELAYS", (0.01, 0.02, 0.05))
+
+
+def run_worker(worker: bus.Worker) -> threading.Thread:
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    assert worker.ready.wait(5)
+    return thread
+
+
+def stop_worker(worker: bus.Worker, thread: threading.Thread) -> None:
+    worker.stop()
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def failing(times: int, error: Callable[[], Exception]) -> Callable[[Ping], list[Any]]:
+    """A handler that raises ``error()`` on its first ``times`` calls, then answers."""
+    calls: list[int] = []
+
+    def handle(ping: Ping) -> list[contracts.Message]:
+        calls.append(ping.n)
+        if len(calls) <= times:
+            raise error()
+        return [Pong(n=ping.n)]
+
+    handle.calls = calls  # type: ignore[attr-defined]
+    return handle
+
+
+def a_dropped_database() -> Exception:
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError(
+        "SELECT 1", {}, Exception("server closed the connection unexpectedly")
+    )
+
+
+def a_lost_race() -> Exception:
+    from sqlalchemy.exc import IntegrityError
+
+    return IntegrityError("INSERT", {}, Exception("duplicate key value"))
+
+
+def test_a_handler_that_fails_while_the_database_is_away_is_retried_not_dead_lettered(
+    service: str, pongs: Queue, quick_retries: None
+):
+    handler = failing(3, a_dropped_database)
+    worker = bus.Worker(URL, service, {Ping: handler})
+    thread = run_worker(worker)
+
+    publish([a_ping(4)])
+
+    [pong] = drain(pongs, 1)
+    assert contracts.Envelope.model_validate_json(pong.body).data == {"n": 4}
+    assert handler.calls == [4, 4, 4, 4]  # type: ignore[attr-defined]
+    assert (worker.retried, worker.dead_lettered, worker.processed) == (3, 0, 1)
+    assert _depth(f"{service}.dlq") == 0
+    stop_worker(worker, thread)
+
+
+def test_an_explicit_transient_error_is_retried_too(
+    service: str, pongs: Queue, quick_retries: None
+):
+    from shared.errors import TransientError
+
+    handler = failing(1, lambda: TransientError("object store unavailable"))
+    worker = bus.Worker(URL, service, {Ping: handler})
+    thread = run_worker(worker)
+
+    publish([a_ping(5)])
+
+    assert len(drain(pongs, 1)) == 1
+    assert worker.dead_lettered == 0
+    stop_worker(worker, thread)
+
+
+def test_a_lost_race_is_retried_a_few_times_then_dead_lettered_with_its_story(
+    service: str, quick_retries: None
+):
+    handler = failing(100, a_lost_race)
+    worker = bus.Worker(URL, service, {Ping: handler})
+    thread = run_worker(worker)
+
+    publish([a_ping(6)])
+
+    [dead] = drain(bus.dead_letter_queue(service), 1)
+    assert len(handler.calls) == bus.CONFLICT_RETRIES + 1  # type: ignore[attr-defined]
+    reason = dead.headers["x-safepost-error"]
+    assert reason.startswith("IntegrityError (conflict, gave up after 6 attempts")
+    assert "duplicate key value" in dead.headers["x-safepost-detail"]
+    stop_worker(worker, thread)
+
+
+def test_a_dependency_away_longer_than_the_retry_budget_dead_letters(
+    service: str, quick_retries: None
+):
+    handler = failing(100, a_dropped_database)
+    worker = bus.Worker(URL, service, {Ping: handler}, retry_for=0.2)
+    thread = run_worker(worker)
+
+    publish([a_ping(7)])
+
+    [dead] = drain(bus.dead_letter_queue(service), 1)
+    assert "transient, gave up after" in dead.headers["x-safepost-error"]
+    assert len(handler.calls) >= 3  # type: ignore[attr-defined]
+    stop_worker(worker, thread)
+
+
+def test_a_bad_message_is_still_dead_lettered_at_once(
+    service: str, quick_retries: None
+):
+    handler = failing(100, lambda: ValueError("no such school"))
+    worker = bus.Worker(URL, service, {Ping: handler})
+    thread = run_worker(worker)
+
+    publish([a_ping(8)])
+
+    [dead] = drain(bus.dead_letter_queue(service), 1)
+    assert dead.headers["x-safepost-error"] == "ValueError"
+    assert handler.calls == [8]  # type: ignore[attr-defined]
+    assert worker.retried == 0
+    stop_worker(worker, thread)
+
+
+def test_a_lane_has_its_own_queue_and_the_main_queue_no_longer_gets_its_types(
+    service: str,
+):
+    finished: list[int] = []
+
+    def finish(message: Finish) -> list[contracts.Message]:
+        finished.append(message.n)
+        return []
+
+    bus.declare_topology(  # an older release bound both types to the main queue
+        URL, service, sorted([Ping.routing_key(), Finish.routing_key()])
+    )
+
+    def laned() -> bus.Worker:
+        return bus.Worker(
+            URL, service, {Ping: answer, Finish: finish}, lanes={"decisions": [Finish]}
+        )
+
+    worker = laned()
+    stop_worker(worker, run_worker(worker))  # declared; nothing consumed from now on
+
+    publish([contracts.seal(Finish(n=1), producer="test")])
+
+    assert _depth(f"{service}.decisions") == 1
+    assert _depth(service) == 0
+    worker = laned()
+    thread = run_worker(worker)
+    wait_for(lambda: finished == [1])
+    stop_worker(worker, thread)

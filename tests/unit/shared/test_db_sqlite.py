@@ -114,3 +114,13 @@ def test_an_in_memory_url_makes_no_folder(
     ping(make_engine("sqlite:///:memory:"))
 
     assert list(tmp_path.iterdir()) == []
+
+
+def test_relays_racing_over_a_sqlite_outbox_send_each_envelope_once(
+    tmp_path: Path,
+) -> None:
+    from tests.unit.shared.outbox_race import race
+
+    seen = race(make_engine(f"sqlite:///{tmp_path / 'race.sqlite3'}"))
+
+    assert len(seen) == len(set(seen)) == 60

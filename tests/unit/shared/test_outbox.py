@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from shared import contracts, outbox
-from shared.testing import InMemoryBus
+from shared.testing import InMemoryBus, claim_rows
 
 
 class ListOutbox:
@@ -17,8 +17,13 @@ class ListOutbox:
     def pending(self, limit: int = 100) -> list[contracts.Envelope]:
         return [e for i, e in self.rows.items() if i not in self.sent][:limit]
 
-    def mark_sent(self, envelope_ids: Sequence[str]) -> None:
-        self.sent.update(envelope_ids)
+    def claim(
+        self,
+        publish: Callable[[contracts.Envelope], bool],
+        limit: int = 100,
+        only: Sequence[str] | None = None,
+    ) -> tuple[int, bool]:
+        return claim_rows(self.rows, self.sent, publish, limit, only)
 
 
 class FlakyBus(InMemoryBus):
