@@ -17,7 +17,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from shared import auth, logs, metrics
+from shared import auth, failures, logs, metrics
 from shared.config import Settings
 from shared.errors import DomainError, UnauthenticatedError
 
@@ -223,6 +223,8 @@ def _domain_error(exc: DomainError) -> Any:
     if isinstance(exc, UnauthenticatedError) and wants_html():
         back = request.script_root + request.full_path.rstrip("?")
         return redirect("/login?next=" + quote(back, safe="/"))
+    if exc.status == 503:  # something is away: say when to try again
+        return jsonify(exc.to_json()), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return jsonify(exc.to_json()), exc.status
 
 
@@ -245,7 +247,23 @@ def _http_error(exc: HTTPException) -> Any:
     return jsonify(error=code, message=exc.description), exc.code or 500
 
 
+RETRY_AFTER_SECONDS = 5
+
+
 def _unexpected(exc: Exception) -> Any:
+    """A 503 with Retry-After when a dependency is away (the request may simply be
+    sent again), else a 500; both logged with the traceback."""
+    if failures.classify(exc) is failures.Failure.TRANSIENT:
+        logger.warning(
+            "a dependency is unavailable: %s", type(exc).__name__, exc_info=exc
+        )
+        retry = getattr(exc, "retry_after", RETRY_AFTER_SECONDS)
+        body = jsonify(
+            error="unavailable",
+            message="a service this needs is unavailable just now; nothing was "
+            f"changed, please try again in {retry} seconds",
+        )
+        return body, 503, {"Retry-After": str(retry)}
     logger.exception("unhandled error")
     body = jsonify(error="internal_error", message="something went wrong; it is logged")
     return body, 500

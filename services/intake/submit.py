@@ -14,6 +14,7 @@ from services.intake.ports import NewPost, PostLedger, StoredPhoto
 from shared import contracts
 from shared.bus import Publisher
 from shared.errors import DomainError
+from shared.failures import Failure, classify
 from shared.storage import BlobStore
 
 logger = logging.getLogger(__name__)
@@ -186,22 +187,24 @@ def _store(
                     photo=photo,
                 )
             )
-    except OSError as exc:
+    except Exception as exc:
         logger.error(
             "originals store failed for post %s: %s", post_id, type(exc).__name__
         )
         for done in stored:
             _forget(store, done.key)
-        raise StorageUnavailableError(
-            "the photo store is unavailable; nothing was kept, please try again"
-        ) from exc
+        if isinstance(exc, OSError) or classify(exc) is not Failure.POISON:
+            raise StorageUnavailableError(
+                "the photo store is unavailable; nothing was kept, please try again"
+            ) from exc
+        raise
     return tuple(stored)
 
 
 def _forget(store: BlobStore, key: str) -> None:
     try:
         store.delete(key)
-    except OSError:
+    except Exception:  # the store is away: say which original was left behind
         logger.warning("could not remove orphan original %s", key)
 
 

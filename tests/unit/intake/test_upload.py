@@ -178,3 +178,19 @@ def test_the_relay_publishes_a_pending_post_once_the_broker_is_back_and_only_onc
     assert [e.id for e in rig.bus.published] == [e.id for e in waiting]
     assert "post.submitted" in rig.bus.types()
     assert rig.ledger.pending() == []
+
+
+def test_an_object_store_that_does_not_answer_is_a_503_with_retry_after_not_a_500():
+    from shared.storage import S3BlobStore, s3_client
+    from tests.conftest import free_port
+
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
+    store = S3BlobStore(s3_client(nobody, "us-east-1", "k", "s"), "originals")
+    rig = a_rig(originals=store)
+
+    res = upload(rig, a_form((a_jpeg(), "a.jpg")))
+
+    assert res.status_code == 503
+    assert res.get_json()["error"] == "storage_unavailable"
+    assert res.headers["Retry-After"].isdigit()
+    assert rig.ledger.posts == {}

@@ -226,3 +226,15 @@ def test_a_request_logs_one_line_with_its_request_id(
     assert [r.getMessage() for r in caplog.records] == ["GET /conflict 409"]
     assert seen == [{"request_id": "req-9", "correlation_id": "req-9"}]
     assert logs.current() == {}
+
+
+def test_a_dependency_that_is_away_answers_503_with_retry_after_not_500(
+    client: FlaskClient,
+) -> None:
+    res = client.get("/database-away")
+
+    assert res.status_code == 503
+    assert res.headers["Retry-After"] == "5"
+    assert res.get_json()["error"] == "unavailable"
+    assert "try again" in res.get_json()["message"]
+    assert "connection refused" not in res.get_data(as_text=True)

@@ -51,6 +51,14 @@ def boom() -> ResponseReturnValue:
     raise RuntimeError("secret internals /etc/shadow")
 
 
+@bp.get("/database-away")
+@auth.public
+def database_away() -> ResponseReturnValue:
+    from sqlalchemy.exc import OperationalError
+
+    raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+
 def make_app(
     checks: dict[str, web.ReadyCheck] | None = None, max_bytes: int = 1024
 ) -> Flask:
