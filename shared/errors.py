@@ -38,6 +38,15 @@ class ConflictError(DomainError):
     status = 409
 
 
+class ConcurrentUpdateError(ConflictError):
+    """Someone else saved the same record since it was read: read it again and redo.
+
+    A worker retries the message (``shared.failures``: a conflict); an API answers 409.
+    """
+
+    code = "changed_meanwhile"
+
+
 class UnauthenticatedError(DomainError):
     code = "unauthenticated"
     status = 401

@@ -4,9 +4,10 @@ The worker retries the first two and dead-letters only the last (``shared.bus``)
 database restart, a broker or S3 outage, a timeout or a platform that does not answer is
 **transient**: the same message will succeed once the dependency is back, so it waits
 (with backoff) rather than landing in a DLQ. Two workers inserting the same row at once
-is a **conflict**: the loser retries a few times and then finds the winner's row (every
-handler is idempotent). Anything else is **poison**: retrying would fail the same way,
-so it goes to ``<service>.dlq`` with its cause.
+is a **conflict**, and so is saving a record someone else saved since it was read
+(``ConcurrentUpdateError``): the loser retries a few times, reading the winner's row
+afresh (every handler is idempotent). Anything else is **poison**: retrying would fail
+the same way, so it goes to ``<service>.dlq`` with its cause.
 
 Classes are recognised by name along their MRO, so this module imports none of the
 libraries it knows about (SQLAlchemy, psycopg, botocore, httpx, kombu).
@@ -17,7 +18,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from shared.errors import TransientError
+from shared.errors import ConcurrentUpdateError, TransientError
 
 
 class Failure(enum.Enum):
@@ -73,6 +74,8 @@ def classify(exc: BaseException) -> Failure:
 def _own_kind(exc: BaseException) -> Failure:
     if isinstance(exc, TransientError):
         return Failure.TRANSIENT
+    if isinstance(exc, ConcurrentUpdateError):
+        return Failure.CONFLICT
     names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(exc).__mro__}
     if names & _TRANSIENT or getattr(exc, "connection_invalidated", False):
         return Failure.TRANSIENT

@@ -5,6 +5,7 @@ and what publishing answers about each post per account (fit checks, delivery st
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from services.approval.domain import (
     newer,
 )
 from shared.db import UtcDateTime, utcnow
+from shared.errors import ConcurrentUpdateError
 
 metadata = sa.MetaData()
 
@@ -45,6 +47,8 @@ posts = sa.Table(
     # 0003: approval rounds and consent notices
     sa.Column("round", sa.Integer, nullable=False, server_default="0"),
     sa.Column("notices", sa.JSON, nullable=True),
+    # 0005: optimistic concurrency (two workers must not overwrite each other)
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
 )
 
 transitions = sa.Table(
@@ -139,7 +143,7 @@ class SqlPostBook:
                 return None
             return _post(row._mapping, _history(conn, [post_id]).get(post_id, ()))
 
-    def save(self, post: Post) -> None:
+    def save(self, post: Post) -> Post:
         values = {
             "school_id": post.school_id,
             "author_id": post.author_id,
@@ -163,16 +167,26 @@ class SqlPostBook:
                 for n in post.notices
             ],
         }
+        values["version"] = post.version + 1
         with self.engine.begin() as conn:
-            updated = conn.execute(
-                posts.update().where(posts.c.post_id == post.post_id).values(**values)
-            )
-            if updated.rowcount == 0:
+            if post.version == 0:  # new: a concurrent insert fails on the key
                 conn.execute(
                     posts.insert().values(
                         post_id=post.post_id, created_at=post.created_at, **values
                     )
                 )
+            else:
+                updated = conn.execute(
+                    posts.update()
+                    .where(posts.c.post_id == post.post_id)
+                    .where(posts.c.version == post.version)
+                    .values(**values)
+                )
+                if updated.rowcount == 0:
+                    raise ConcurrentUpdateError(
+                        f"post {post.post_id} changed since it was read; "
+                        "read it again and redo"
+                    )
             known = conn.execute(
                 sa.select(sa.func.count())
                 .select_from(transitions)
@@ -193,6 +207,7 @@ class SqlPostBook:
             ]
             if new:
                 conn.execute(transitions.insert(), new)
+        return replace(post, version=post.version + 1)
 
     def find(
         self,
@@ -523,6 +538,7 @@ def _post(row: Any, history: tuple[Transition, ...]) -> Post:
         decided_by=row["decided_by"],
         published_accounts=tuple(row["published_accounts"]),
         round=row["round"] or 0,
+        version=row["version"],
         notices=tuple(
             Notice(
                 datetime.fromisoformat(n["at"]),

@@ -195,6 +195,7 @@ class Post:
     published_accounts: tuple[str, ...] = ()
     round: int = 0  # how many times it was approved (a re-approval is a new round)
     notices: tuple[Notice, ...] = ()
+    version: int = 0  # how often it was saved: a save over a newer one is refused
 
 
 def new_post(

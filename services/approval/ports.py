@@ -36,8 +36,10 @@ class PostBook(FitAnswers, DeliveryBoard, Protocol):
     def get(self, post_id: str) -> Post | None:
         """The post with its history, or None."""
 
-    def save(self, post: Post) -> None:
-        """Upsert the post and append its new transitions: one transaction."""
+    def save(self, post: Post) -> Post:
+        """Store the post and append its new transitions, one transaction; the post
+        as stored (its version one up). ``ConcurrentUpdateError`` if someone saved it
+        since ``post`` was read."""
 
     def find(
         self,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from services.approval.domain import Delivery, Fit, PhotoReport, Post, newer
+from shared.errors import ConcurrentUpdateError
 
 
 class InMemoryPostBook:
@@ -18,9 +19,15 @@ class InMemoryPostBook:
     def get(self, post_id: str) -> Post | None:
         return self.posts.get(post_id)
 
-    def save(self, post: Post) -> None:
+    def save(self, post: Post) -> Post:
+        stored = self.posts.get(post.post_id)
+        if (stored.version if stored else 0) != post.version:
+            raise ConcurrentUpdateError(
+                f"post {post.post_id} changed since it was read"
+            )
         self.saves += 1
-        self.posts[post.post_id] = post
+        stored = self.posts[post.post_id] = replace(post, version=post.version + 1)
+        return stored
 
     def find(
         self,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+
+import pytest
 
 from services.approval import adapters, domain
 from services.approval.bootstrap import MIGRATIONS
@@ -27,12 +30,13 @@ def test_the_migrated_schema_matches_the_tables(tmp_path):
 def test_a_post_round_trips_with_its_history_appended(tmp_path):
     book = adapters.SqlPostBook(an_engine(tmp_path))
     post = domain.new_post("p1", "north", "u1", "Sports", ("web",), ("ph1",), AT)
-    book.save(post)
-    moved = domain.move(post, domain.AWAITING, by=None, at=AT)
+    stored = book.save(post)
+    moved = domain.move(stored, domain.AWAITING, by=None, at=AT)
 
-    book.save(moved)
+    moved = book.save(moved)
 
     assert book.get("p1") == moved
+    assert moved.version == 2
     assert book.find(schools={"north"}, status=domain.AWAITING) == [moved]
     assert book.find(author_id="u2") == []
     assert book.get("nope") is None
@@ -127,3 +131,22 @@ def test_a_summary_fills_in_until_a_timed_update_comes(tmp_path):
     assert not book.record_delivery(summary_live)
 
     assert book.deliveries(["p1"])["p1"]["page"] == timed
+
+
+def test_a_save_over_a_newer_version_is_refused_and_changes_nothing(tmp_path):
+    from shared.errors import ConcurrentUpdateError
+    from shared.failures import Failure, classify
+
+    book = adapters.SqlPostBook(an_engine(tmp_path))
+    book.save(domain.new_post("p1", "north", "u1", "Sports", ("web",), ("ph1",), AT))
+    first, second = book.get("p1"), book.get("p1")  # two workers read it
+    assert first is not None and second is not None
+    book.save(domain.move(first, domain.AWAITING, by=None, at=AT))
+
+    with pytest.raises(ConcurrentUpdateError) as refused:
+        book.save(replace(second, caption="stale"))
+
+    assert classify(refused.value) is Failure.CONFLICT  # the worker retries it
+    now = book.get("p1")
+    assert now is not None
+    assert (now.status, now.caption, now.version) == (domain.AWAITING, "Sports", 2)
