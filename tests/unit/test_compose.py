@@ -35,7 +35,8 @@ APP_CONTAINERS = sorted(
 S3_GRANTS = {  # who may touch which bucket (docs/deploy.md, "Least privilege")
     "intake": {"originals": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}},
     "redaction": {
-        "originals": {"s3:GetObject"},
+        # delete: its worker's retention sweep removes originals past their time
+        "originals": {"s3:GetObject", "s3:DeleteObject"},
         "redacted": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
         "previews": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
     },
