@@ -21,9 +21,9 @@ from shared.errors import ConfigError, DomainError
 
 
 def _ports(service: str) -> Any:
-    from safepost.embedded import service_module
+    from safepost.embedded import SPECS
 
-    return service_module(service, "bootstrap").real_ports(Settings.from_env(service))
+    return SPECS[service].make_ports(Settings.from_env(service))
 
 
 def _users() -> Any:

@@ -13,21 +13,32 @@ URLs, the sandbox apps' OAuth settings), and they stop with the system.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from safepost import portal
+from services.approval import app as approval_app
+from services.approval import worker as approval_worker
+from services.audit import app as audit_app
+from services.audit import worker as audit_worker
+from services.consent import app as consent_app
+from services.consent import worker as consent_worker
+from services.intake import app as intake_app
+from services.intake import worker as intake_worker
+from services.publishing import app as publishing_app
+from services.publishing import worker as publishing_worker
+from services.redaction import app as redaction_app
+from services.redaction import worker as redaction_worker
 from shared import bus
 from shared.config import SERVICES, Settings
+from shared.runner import ServiceSpec
 
 if TYPE_CHECKING:
     from safepost.sandboxes.run import Sandboxes
@@ -35,8 +46,26 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def service_module(service: str, name: str) -> ModuleType:
-    return importlib.import_module(f"services.{service}.{name}")
+# Every service, declared once (``services/<svc>/worker.py``), and its Flask app.
+SPECS: dict[str, ServiceSpec[Any]] = {
+    spec.name: spec
+    for spec in (
+        intake_worker.SPEC,
+        consent_worker.SPEC,
+        redaction_worker.SPEC,
+        approval_worker.SPEC,
+        publishing_worker.SPEC,
+        audit_worker.SPEC,
+    )
+}
+APPS: dict[str, Callable[[Any, Settings], Any]] = {
+    "intake": intake_app.create_app,
+    "consent": consent_app.create_app,
+    "redaction": redaction_app.create_app,
+    "approval": approval_app.create_app,
+    "publishing": publishing_app.create_app,
+    "audit": audit_app.create_app,
+}
 
 
 @dataclass
@@ -57,7 +86,9 @@ class System:
         """One worker thread per service; once every queue is declared (so nothing
         a background task publishes can miss a consumer), their background tasks."""
         for service in SERVICES:
-            worker = make_worker(service, self.settings[service], self.ports[service])
+            worker = SPECS[service].build_worker(
+                self.settings[service], self.ports[service]
+            )
             if worker is None:  # consumes nothing: only background tasks
                 continue
             self.workers[service] = worker
@@ -73,7 +104,7 @@ class System:
             if not worker.ready.wait(timeout):
                 raise RuntimeError(f"the {service} worker did not start")
         for service in SERVICES:
-            for task in background_tasks(service, self.ports[service]):
+            for task in SPECS[service].tasks(self.ports[service]):
                 t = threading.Thread(
                     target=task, args=(self.stop,), name=f"task-{service}", daemon=True
                 )
@@ -88,33 +119,6 @@ class System:
             thread.join(timeout=10)
         if self.sandboxes is not None:
             self.sandboxes.stop()
-
-
-def make_worker(service: str, settings: Settings, ports: Any) -> bus.Worker | None:
-    """The service's worker as its worker module builds it (as in production)."""
-    module = service_module(service, "worker")
-    builder: Callable[[Settings, Any], bus.Worker | None] | None = getattr(
-        module, "build_worker", None
-    )
-    if builder is not None:
-        return builder(settings, ports)
-    bootstrap = service_module(service, "bootstrap")
-    return bus.Worker(
-        settings.amqp_url,
-        service,
-        bootstrap.handler_map(ports),
-        prefetch=settings.prefetch,
-    )
-
-
-def background_tasks(
-    service: str, ports: Any
-) -> list[Callable[[threading.Event], None]]:
-    module = service_module(service, "worker")
-    tasks: Callable[[Any], list[Callable[[threading.Event], None]]] | None = getattr(
-        module, "background_tasks", None
-    )
-    return tasks(ports) if tasks is not None else []
 
 
 def _run(worker: bus.Worker, stop: threading.Event) -> None:
@@ -150,11 +154,8 @@ def build(
     ports: dict[str, Any] = {}
     apps: dict[str, Any] = {}
     for service in SERVICES:
-        bootstrap = service_module(service, "bootstrap")
-        ports[service] = bootstrap.real_ports(settings[service])
-        apps[service] = service_module(service, "app").create_app(
-            ports[service], settings[service]
-        )
+        ports[service] = SPECS[service].make_ports(settings[service])
+        apps[service] = APPS[service](ports[service], settings[service])
     ports["identity"] = portal.real_ports(settings["identity"])
     apps["identity"] = portal.create_app(ports["identity"], settings["identity"])
     wsgi = DispatcherMiddleware(apps["identity"], {f"/{s}": apps[s] for s in SERVICES})

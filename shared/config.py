@@ -36,7 +36,7 @@ class Settings:
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
     s3_sse: str | None = "AES256"
-    prefetch: int = 4
+    prefetch: int | None = None  # PREFETCH; None: the service's own default
     log_level: str = "INFO"
     embedded: bool = True
     max_upload_bytes: int = MAX_UPLOAD_BYTES
@@ -75,6 +75,7 @@ class Settings:
             database_url=f"sqlite:///{data_dir / 'db' / f'{service}.sqlite3'}",
             secret_key=env.get("SAFEPOST_SECRET_KEY") or _embedded_secret(data_dir),
             log_level=env.get("LOG_LEVEL", "INFO"),
+            prefetch=_int(env, "PREFETCH", 0) if env.get("PREFETCH") else None,
             embedded=True,
             max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES),
             publish_root=Path(env.get("PUBLISH_ROOT", str(data_dir / "published"))),
@@ -113,7 +114,7 @@ class Settings:
             s3_access_key=env.get("S3_ACCESS_KEY"),
             s3_secret_key=env.get("S3_SECRET_KEY"),
             s3_sse=env.get("S3_SSE", "AES256") or None,
-            prefetch=_int(env, "PREFETCH", 4),
+            prefetch=_int(env, "PREFETCH", 0) if env.get("PREFETCH") else None,
             log_level=env.get("LOG_LEVEL", "INFO"),
             embedded=False,
             max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES),

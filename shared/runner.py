@@ -1,10 +1,11 @@
-"""One way to run a service's worker process: ``python -m services.<svc>.worker``.
+"""Each service declared once, and the one way to run its worker process.
 
-Every ``services/<svc>/worker.py`` has the same three parts: ``build_worker(settings,
-ports)`` (the consumer, or ``None`` for a service that consumes nothing),
-``background_tasks(ports)`` (loops beside it: outbox relays, sweeps, deliveries) and a
-``main`` that hands both to ``run`` below. The embedded mode builds the same workers
-and tasks in one process (``safepost.embedded``).
+A service's ``bootstrap.py`` declares ``SPEC = ServiceSpec(...)``: its name, the message
+types it handles (and, given its ports, the handler for each), its lanes, its prefetch,
+its background tasks and how to build its ports. The worker process
+(``python -m services.<svc>.worker`` → ``run(SPEC)``), the embedded runner and the
+message catalogue (docs/messages.md) all read the same object; nothing is found by
+reflection.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import FrameType
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
-from shared import bus, logs, metrics
+from shared import bus, contracts, logs, metrics
 from shared.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -26,40 +28,65 @@ Task = Callable[[threading.Event], None]
 TASK_JOIN_SECONDS = 10.0
 
 
-def standard_worker(
-    settings: Settings,
-    service: str,
-    handlers: bus.HandlerMap,
-    *,
-    prefetch: int | None = None,
-    lanes: bus.Lanes | None = None,
-    queue_keys: Sequence[str] | None = None,
-    fallback: bus.EnvelopeHandler | None = None,
-) -> bus.Worker:
-    """The service's consumer with the settings every service shares."""
-    return bus.Worker(
-        settings.amqp_url,
-        service,
-        handlers,
-        prefetch=settings.prefetch if prefetch is None else prefetch,
-        lanes=lanes,
-        queue_keys=queue_keys,
-        fallback=fallback,
+def _no_handlers(_ports: Any) -> bus.HandlerMap:
+    return {}
+
+
+def _no_tasks(_ports: Any) -> Sequence[Task]:
+    return ()
+
+
+@dataclass(frozen=True)
+class ServiceSpec(Generic[P]):
+    """Everything the processes that run a service need to know about it."""
+
+    name: str
+    make_ports: Callable[[Settings], P]
+    # The message types it consumes; ``handlers(ports)`` maps each to its use case.
+    handles: tuple[type[contracts.Message], ...] = ()
+    handlers: Callable[[P], bus.HandlerMap] = _no_handlers
+    # Loops beside the consumer (outbox relays, sweeps, the delivery loop).
+    background: Callable[[P], Sequence[Task]] = _no_tasks
+    lanes: Mapping[str, tuple[type[contracts.Message], ...]] = field(
+        default_factory=dict
     )
+    prefetch: int = 4  # unless PREFETCH says otherwise
+    # Audit: bind these routing keys (``#``) and take unknown types as envelopes.
+    queue_keys: tuple[str, ...] | None = None
+    fallback: Callable[[P], bus.EnvelopeHandler] | None = None
+
+    def build_worker(self, settings: Settings, ports: P) -> bus.Worker | None:
+        """The consumer, or None for a service that consumes nothing."""
+        handlers = self.handlers(ports)
+        if set(handlers) != set(self.handles):
+            missing = {c.TYPE for c in self.handles} ^ {c.TYPE for c in handlers}
+            raise RuntimeError(
+                f"{self.name}: handles and handlers disagree on {sorted(missing)}"
+            )
+        if not handlers and self.fallback is None:
+            return None
+        return bus.Worker(
+            settings.amqp_url,
+            self.name,
+            handlers,
+            prefetch=settings.prefetch or self.prefetch,
+            lanes=self.lanes,
+            queue_keys=self.queue_keys,
+            fallback=self.fallback(ports) if self.fallback else None,
+        )
+
+    def tasks(self, ports: P) -> list[Task]:
+        return list(self.background(ports))
 
 
-def run(
-    service: str,
-    make_ports: Callable[[Settings], P],
-    build_worker: Callable[[Settings, P], bus.Worker | None],
-    background_tasks: Callable[[P], Sequence[Task]] | None = None,
-) -> None:
-    """Configure logs and metrics, build the ports, start the background tasks, then
-    consume until SIGTERM/SIGINT; on the way out stop the tasks too."""
-    settings = Settings.from_env(service)
-    logs.configure(service, settings.log_level)
+def run(spec: ServiceSpec[Any]) -> None:
+    """The worker process: configure logs and metrics, build the ports, start the
+    background tasks, then consume until SIGTERM/SIGINT; on the way out stop the
+    tasks too."""
+    settings = Settings.from_env(spec.name)
+    logs.configure(spec.name, settings.log_level)
     metrics.start_worker_server(metrics.port_from_env())
-    ports = make_ports(settings)
+    ports = spec.make_ports(settings)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -68,16 +95,18 @@ def run(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    worker = build_worker(settings, ports)
+    worker = spec.build_worker(settings, ports)
     threads = [
-        threading.Thread(target=task, args=(stop,), name=f"{service}-task", daemon=True)
-        for task in (background_tasks(ports) if background_tasks else ())
+        threading.Thread(
+            target=task, args=(stop,), name=f"{spec.name}-task", daemon=True
+        )
+        for task in spec.tasks(ports)
     ]
     for thread in threads:
         thread.start()
     try:
         if worker is None:
-            logger.info("%s worker running its background tasks", service)
+            logger.info("%s worker running its background tasks", spec.name)
             stop.wait()
         else:
             consumer = worker
@@ -92,3 +121,16 @@ def run(
         stop.set()
         for thread in threads:
             thread.join(timeout=TASK_JOIN_SECONDS)
+
+
+def consumers(
+    specs: Sequence[ServiceSpec[Any]],
+) -> dict[str, list[str]]:
+    """Message type -> the services that consume it (for the catalogue)."""
+    out: dict[str, list[str]] = {}
+    for spec in specs:
+        for cls in (*spec.handles, *(t for ts in spec.lanes.values() for t in ts)):
+            names = out.setdefault(cls.TYPE, [])
+            if spec.name not in names:
+                names.append(spec.name)
+    return out

@@ -11,11 +11,10 @@ from typing import Any
 
 
 def _ports() -> Any:
-    from safepost.embedded import service_module
+    from safepost.embedded import SPECS
     from shared.config import Settings
 
-    bootstrap = service_module("consent", "bootstrap")
-    return bootstrap.real_ports(Settings.from_env("consent"))
+    return SPECS["consent"].make_ports(Settings.from_env("consent"))
 
 
 def cmd_import(args: argparse.Namespace) -> int:

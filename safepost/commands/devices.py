@@ -14,10 +14,10 @@ from safepost import uploader
 
 
 def _intake() -> Any:
-    from safepost.embedded import service_module
+    from safepost.embedded import SPECS
     from shared.config import Settings
 
-    return service_module("intake", "bootstrap").real_ports(Settings.from_env("intake"))
+    return SPECS["intake"].make_ports(Settings.from_env("intake"))
 
 
 def _actor() -> str:

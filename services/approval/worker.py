@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from services.approval.bootstrap import SERVICE, Ports, handler_map, real_ports
-from shared import bus, runner
-from shared.config import Settings
+from services.approval.bootstrap import SERVICE, handler_map, real_ports
+from shared import contracts, runner
 
-
-def build_worker(settings: Settings, ports: Ports) -> bus.Worker:
-    return runner.standard_worker(settings, SERVICE, handler_map(ports))
+SPEC = runner.ServiceSpec(
+    name=SERVICE,
+    make_ports=real_ports,
+    handles=(
+        contracts.PostSubmitted,
+        contracts.PhotoRedacted,
+        contracts.PhotoRefused,
+        contracts.RecordDecision,
+        contracts.ReviseRedaction,
+        contracts.ConsentChanged,
+        contracts.PublicationHeld,
+        contracts.PostFitChecked,
+        contracts.DeliveryUpdated,
+        contracts.PostPublished,
+        contracts.PublishFailed,
+    ),
+    handlers=handler_map,
+)
 
 
 def main() -> None:
-    runner.run(SERVICE, real_ports, build_worker)
+    runner.run(SPEC)
 
 
 if __name__ == "__main__":

@@ -5,28 +5,23 @@ from __future__ import annotations
 from services.audit.bootstrap import (
     QUEUE_KEYS,
     SERVICE,
-    Ports,
     envelope_handler,
     handler_map,
     real_ports,
 )
-from shared import bus, runner
-from shared.config import Settings
+from shared import runner
 
-
-def build_worker(settings: Settings, ports: Ports) -> bus.Worker:
-    """Audit's worker (also used by the embedded runner): every type to the journal."""
-    return runner.standard_worker(
-        settings,
-        SERVICE,
-        handler_map(ports),
-        queue_keys=QUEUE_KEYS,
-        fallback=envelope_handler(ports),
-    )
+SPEC = runner.ServiceSpec(
+    name=SERVICE,
+    make_ports=real_ports,
+    handlers=handler_map,
+    queue_keys=QUEUE_KEYS,
+    fallback=envelope_handler,  # every envelope, known type or not
+)
 
 
 def main() -> None:
-    runner.run(SERVICE, real_ports, build_worker)
+    runner.run(SPEC)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,7 @@ from functools import partial
 
 from services.consent import outbox
 from services.consent.bootstrap import SERVICE, Ports, handler_map, real_ports
-from shared import bus, runner
-from shared.config import Settings
+from shared import contracts, runner
 
 
 def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
@@ -18,12 +17,21 @@ def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
     return [partial(outbox.relay_forever, ports), partial(outbox.sweep_forever, ports)]
 
 
-def build_worker(settings: Settings, ports: Ports) -> bus.Worker:
-    return runner.standard_worker(settings, SERVICE, handler_map(ports))
+SPEC = runner.ServiceSpec(
+    name=SERVICE,
+    make_ports=real_ports,
+    handles=(
+        contracts.FacesDetected,
+        contracts.AccountChanged,
+        contracts.VerifyPostConsent,
+    ),
+    handlers=handler_map,
+    background=background_tasks,
+)
 
 
 def main() -> None:
-    runner.run(SERVICE, real_ports, build_worker, background_tasks)
+    runner.run(SPEC)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,7 @@ from functools import partial
 
 from services.intake import devices, outbox
 from services.intake.bootstrap import SERVICE, Ports, handler_map, real_ports
-from shared import bus, runner
-from shared.config import Settings
+from shared import runner
 
 
 def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
@@ -22,14 +21,16 @@ def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
     return tasks
 
 
-def build_worker(settings: Settings, ports: Ports) -> bus.Worker | None:
-    """Intake consumes no messages yet: its process runs the background tasks."""
-    handlers = handler_map(ports)
-    return runner.standard_worker(settings, SERVICE, handlers) if handlers else None
+SPEC = runner.ServiceSpec(
+    name=SERVICE,
+    make_ports=real_ports,
+    handlers=handler_map,  # consumes nothing yet: the process runs the tasks
+    background=background_tasks,
+)
 
 
 def main() -> None:
-    runner.run(SERVICE, real_ports, build_worker, background_tasks)
+    runner.run(SPEC)
 
 
 if __name__ == "__main__":

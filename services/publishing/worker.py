@@ -15,8 +15,7 @@ from services.publishing.bootstrap import (
     handler_map,
     real_ports,
 )
-from shared import bus, outbox, runner
-from shared.config import Settings
+from shared import contracts, outbox, runner
 
 RELAY_SECONDS = 2.0
 DELIVERY_SECONDS = 0.5
@@ -74,12 +73,23 @@ def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
     ]
 
 
-def build_worker(settings: Settings, ports: Ports) -> bus.Worker:
-    return runner.standard_worker(settings, SERVICE, handler_map(ports))
+SPEC = runner.ServiceSpec(
+    name=SERVICE,
+    make_ports=real_ports,
+    handles=(
+        contracts.PostApproved,
+        contracts.PostConsentVerified,
+        contracts.PostRecalled,
+        contracts.ConsentChanged,  # takedowns
+        contracts.CheckFit,
+    ),
+    handlers=handler_map,
+    background=background_tasks,
+)
 
 
 def main() -> None:
-    runner.run(SERVICE, real_ports, build_worker, background_tasks)
+    runner.run(SPEC)
 
 
 if __name__ == "__main__":

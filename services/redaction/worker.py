@@ -1,13 +1,14 @@
-"""The redaction worker: detects, redacts and revises; sweeps expired originals."""
+"""The redaction worker: detects, redacts and revises; sweeps expired originals.
+
+Detection (``post.submitted``) is the slow part, so it has the main queue to itself;
+what finishes a photo (consent's answer, an approver's revision) and closing a post
+take the ``redaction.decisions`` lane, so a photo reaches its approver right after the
+detection in hand instead of after the whole backlog of uploads.
+"""
 
 from __future__ import annotations
 
-import logging
-import signal
 import threading
-from collections.abc import Callable
-from functools import partial
-from types import FrameType
 
 from services.redaction.bootstrap import (
     SERVICE,
@@ -16,10 +17,7 @@ from services.redaction.bootstrap import (
     real_ports,
     sweep_originals,
 )
-from shared import bus, logs, outbox
-from shared.config import Settings
-
-logger = logging.getLogger(__name__)
+from shared import contracts, outbox, runner
 
 
 def sweep_forever(ports: Ports, stop: threading.Event) -> None:
@@ -29,31 +27,36 @@ def sweep_forever(ports: Ports, stop: threading.Event) -> None:
     )
 
 
-def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
-    return [partial(sweep_forever, ports)]
+def background_tasks(ports: Ports) -> list[runner.Task]:
+    return [lambda stop: sweep_forever(ports, stop)]
+
+
+SPEC = runner.ServiceSpec(
+    name=SERVICE,
+    make_ports=real_ports,
+    handles=(
+        contracts.PostSubmitted,
+        contracts.FacesDecided,
+        contracts.ReviseRedaction,
+        contracts.PostPublished,
+        contracts.PostRejected,
+    ),
+    handlers=handler_map,
+    background=background_tasks,
+    lanes={
+        "decisions": (
+            contracts.FacesDecided,
+            contracts.ReviseRedaction,
+            contracts.PostPublished,
+            contracts.PostRejected,
+        )
+    },
+    prefetch=1,  # CPU-bound: one photo at a time per process (docs/architecture.md)
+)
 
 
 def main() -> None:
-    settings = Settings.from_env(SERVICE)
-    logs.configure(SERVICE, settings.log_level)
-    ports = real_ports(settings)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("signal %s: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    sweeper = threading.Thread(
-        target=sweep_forever, args=(ports, stop), name="originals-sweep", daemon=True
-    )
-    sweeper.start()
-    bus.run_worker(
-        settings.amqp_url, SERVICE, handler_map(ports), prefetch=1, stop=stop
-    )  # CPU-bound: one post at a time (docs/architecture.md)
-    stop.set()
-    sweeper.join(timeout=10)
+    runner.run(SPEC)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,11 @@
 import threading
-import time
 
-from services.audit.worker import build_worker
+from services.audit.worker import SPEC
 from shared import bus
 from shared.config import Settings
+from tests.support.wait import wait_for
 from tests.unit.audit.builders import faces_detected, post_submitted, unknown_type
 from tests.unit.audit.fakes import fake_ports
-
-
-def wait_for(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def test_the_audit_worker_records_every_type_from_the_bus(tmp_path):
@@ -20,7 +13,8 @@ def test_the_audit_worker_records_every_type_from_the_bus(tmp_path):
         "audit", {"SAFEPOST_DATA_DIR": str(tmp_path), "SAFEPOST_SECRET_KEY": "x"}
     )
     ports = fake_ports()
-    worker = build_worker(settings, ports)
+    worker = SPEC.build_worker(settings, ports)
+    assert worker is not None
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     publisher = bus.KombuPublisher(settings.amqp_url)
