@@ -40,7 +40,7 @@ S3_GRANTS = {  # who may touch which bucket (docs/deploy.md, "Least privilege")
         "redacted": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
         "previews": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
     },
-    "approval": {"previews": {"s3:GetObject"}, "redacted": {"s3:GetObject"}},
+    "approval": {"previews": {"s3:GetObject"}},  # it shows previews, nothing else
     "publishing": {"redacted": {"s3:GetObject"}},
 }
 
