@@ -60,6 +60,7 @@ check: install
 	$(BIN)/mypy shared services safepost
 	$(BIN)/lint-imports
 	$(PY) -m shared.contracts.schemas --check
+	$(PY) -m safepost.catalogue --check
 
 fmt: install
 	$(BIN)/ruff format .
@@ -67,6 +68,7 @@ fmt: install
 
 schemas: install
 	$(PY) -m shared.contracts.schemas
+	$(PY) -m safepost.catalogue
 
 bench: install
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from services.redaction import adapters, domain, handlers, imaging  # noqa: E402
-from services.redaction.cli import _MemoryRecords, _MemoryStore  # noqa: E402
+from services.redaction.offline import _MemoryRecords, _MemoryStore  # noqa: E402
 from shared import contracts  # noqa: E402
 
 BANDS = (("<20", 0, 20), ("20-39", 20, 40), (">=40", 40, 10**9))

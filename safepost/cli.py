@@ -108,7 +108,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_redact(args: argparse.Namespace) -> int:
-    from services.redaction.cli import redact_file
+    from services.redaction.offline import redact_file
 
     decide = None
     if args.school:

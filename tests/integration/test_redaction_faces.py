@@ -11,7 +11,7 @@ from PIL import ExifTags, Image
 
 from services.redaction import adapters, domain, imaging
 from services.redaction.bootstrap import handler_map
-from services.redaction.cli import redact_file
+from services.redaction.offline import redact_file
 from shared import contracts
 from tests.unit.redaction.fakes import a_post, decided, fake_ports
 
