@@ -1,6 +1,6 @@
 """Each service declared once, and the one way to run its worker process.
 
-A service's ``bootstrap.py`` declares ``SPEC = ServiceSpec(...)``: its name, the message
+A service's ``worker.py`` declares ``SPEC = ServiceSpec(...)``: its name, the message
 types it handles (and, given its ports, the handler for each), its lanes, its prefetch,
 its background tasks and how to build its ports. The worker process
 (``python -m services.<svc>.worker`` → ``run(SPEC)``), the embedded runner and the
