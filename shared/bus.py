@@ -22,6 +22,7 @@ mode cannot do is listed in docs/architecture.md ("Messaging").
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import threading
@@ -68,6 +69,17 @@ HandlerMap = Mapping[type[contracts.Message], Handler]
 Lanes = Mapping[str, Iterable[type[contracts.Message]]]
 # Gets the raw envelope of a type with no handler in the map (audit keeps them all).
 EnvelopeHandler = Callable[[contracts.Envelope], Sequence[contracts.Message]]
+
+
+_incoming: contextvars.ContextVar[contracts.Envelope | None] = contextvars.ContextVar(
+    "safepost_incoming", default=None
+)
+
+
+def incoming() -> contracts.Envelope | None:
+    """The message this thread's worker is handling, if any: the cause of whatever a
+    use case emits meanwhile (``shared.uow``)."""
+    return _incoming.get()
 
 
 class UnroutableError(Exception):
@@ -489,10 +501,13 @@ class Worker(ConsumerMixin):
         incoming: Any,
     ) -> str:
         """Run the handler and settle the message; the outcome (for the metrics)."""
+        token = _incoming.set(envelope)
         try:
             outgoing = self.seal(envelope, handler(incoming))
         except Exception as exc:  # the worker loop is the one place for this
             return self._failed(message, exc)
+        finally:
+            _incoming.reset(token)
         try:
             self.publisher.publish(outgoing)
         except UnroutableError as exc:

@@ -277,3 +277,34 @@ def outbox_mark_sent(
             .where(table.c.sent_at.is_(None))
             .values(sent_at=at)
         )
+
+
+def outbox_add(conn: Connection, table: Any, envelopes: Any, at: datetime) -> None:
+    """Record envelopes in the outbox inside the caller's transaction; an envelope
+    already there (the same message handled again) is left as it is."""
+    rows = [outbox_row(e, at) for e in envelopes]
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
+
+
+class SqlOutbox:
+    """A service's outbox table as ``shared.outbox.Outbox`` (and for inspection)."""
+
+    def __init__(self, engine: Engine, table: Any, now: Callable[[], datetime]):
+        self.engine, self.table, self.now = engine, table, now
+
+    def pending(self, limit: int = 100) -> list[Any]:
+        return outbox_pending(self.engine, self.table, limit)
+
+    def claim(
+        self, publish: Callable[[Any], bool], limit: int = 100, only: Any = None
+    ) -> tuple[int, bool]:
+        return outbox_claim(self.engine, self.table, publish, limit, self.now, only)

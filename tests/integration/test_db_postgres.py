@@ -112,3 +112,13 @@ def test_relays_racing_over_a_postgresql_outbox_send_each_envelope_once(
     seen = race(engine)
 
     assert len(seen) == len(set(seen)) == 60
+
+
+def test_a_unit_of_work_on_postgresql_keeps_one_outbox_row_per_message(
+    engine: Engine,
+) -> None:
+    from tests.unit.shared import test_uow
+
+    test_uow.metadata.create_all(engine)
+    test_uow.test_handling_the_same_message_twice_emits_the_same_envelopes_once(engine)
+    test_uow.test_a_use_case_that_fails_leaves_no_change_and_no_message(engine)
