@@ -7,30 +7,6 @@ from collections.abc import Callable, Mapping, Sequence
 from shared import contracts
 from shared.storage import MemoryBlobStore
 
-
-class InMemoryBus:
-    """A Publisher that keeps what was published, for assertions."""
-
-    def __init__(self) -> None:
-        self.published: list[contracts.Envelope] = []
-
-    def publish(self, envelopes: Sequence[contracts.Envelope]) -> None:
-        self.published.extend(envelopes)
-
-    def messages(
-        self, cls: type[contracts.Message] | None = None
-    ) -> list[contracts.Message]:
-        out = [contracts.parse(e) for e in self.published]
-        return [m for m in out if cls is None or isinstance(m, cls)]
-
-
-class FailingBus:
-    """A Publisher whose broker is down."""
-
-    def publish(self, envelopes: Sequence[contracts.Envelope]) -> None:
-        raise ConnectionError("broker unavailable")
-
-
 # The in-memory store is a real implementation (the CLI's one-shot mode uses it).
 InMemoryBlobStore = MemoryBlobStore
 

@@ -69,9 +69,10 @@ def service_app(
     settings: Settings,
     ports: Any,
     ready_checks: Mapping[str, ReadyCheck] | None = None,
-    max_content_length: int | None = None,
+    max_content_length: int | None = MAX_CONTENT_LENGTH,
 ) -> Flask:
-    """A service's app: the shared glue above plus the service's own blueprint."""
+    """A service's app: the shared glue above plus the service's own blueprint.
+    Bodies are capped like every app's (intake asks for room for its photos)."""
     app = create_app(
         name,
         secret_key=settings.secret_key,

@@ -22,6 +22,7 @@ import pytest
 from shared import bus, contracts, dlq
 from tests.conftest import free_port
 from tests.integration.bus_worker_process import Ping, Pong, open_db
+from tests.support.wait import wait_for as support_wait_for
 
 pytestmark = pytest.mark.rabbitmq
 REPO = Path(__file__).resolve().parents[2]
@@ -38,12 +39,7 @@ def a_ping(n: int = 1) -> contracts.Envelope:
 
 
 def wait_for(probe: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := probe():
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"gave up after {timeout}s waiting for {probe.__name__}")
+    return support_wait_for(probe, timeout, interval=0.02)
 
 
 def vhost_of(url: str) -> str:

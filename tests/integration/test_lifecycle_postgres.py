@@ -30,7 +30,7 @@ from services.publishing.platforms.folder import FolderAdapter
 from shared import contracts, db
 from shared.bus import HandlerMap
 from shared.storage import FilesystemBlobStore
-from shared.testing import FailingBus, InMemoryBus
+from tests.support.bus import FailingBus, InMemoryBus
 
 pytestmark = pytest.mark.postgres
 JPEG = b"\xff\xd8\xff\xe0" + b"original pixels" * 10

@@ -35,8 +35,8 @@ from services.redaction import adapters
 from services.redaction.bootstrap import MIGRATIONS, Ports, handler_map, sweep_originals
 from shared import contracts, db
 from shared.storage import S3BlobStore, s3_client
-from shared.testing import InMemoryBus
 from tests.conftest import REPO, free_port, port_open
+from tests.support.bus import InMemoryBus
 from tests.unit.redaction.fakes import NOW, FakeDetector, FakeEncoder, jpeg_bytes
 
 POLICIES = REPO / "deploy" / "minio" / "policies"

@@ -159,9 +159,19 @@ def test_every_app_container_gets_complete_production_settings(name):
 
 
 def test_the_redaction_worker_takes_one_photo_at_a_time():
-    env = container_env("redaction-worker")
+    """The consumer the container's process builds (``runner.run(SPEC)``) from the
+    container's settings has one message in flight per queue."""
+    from services.redaction import worker
+    from tests.unit.redaction.fakes import fake_ports
 
-    assert Settings.from_env("redaction", env).prefetch == 1
+    env = {**container_env("redaction-worker"), "AMQP_URL": "memory://"}
+
+    consumer = worker.SPEC.build_worker(
+        Settings.from_env("redaction", env), fake_ports()
+    )
+
+    assert entrypoint_of("redaction-worker") == ("module", worker.__name__)
+    assert consumer is not None and consumer.prefetch == 1
 
 
 @pytest.mark.parametrize("name", APP_CONTAINERS)

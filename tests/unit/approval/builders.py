@@ -14,7 +14,8 @@ from services.approval.app import create_app
 from services.approval.bootstrap import Ports, handler_map
 from shared import auth, contracts
 from shared.config import Settings
-from shared.testing import InMemoryBlobStore, InMemoryBus
+from shared.testing import InMemoryBlobStore
+from tests.support.bus import InMemoryBus
 from tests.unit.approval.fakes import InMemoryPhotoReports, InMemoryPostBook
 
 SECRET = "approval-test-secret-0123456789-0123456789"

@@ -9,7 +9,7 @@ from pathlib import Path
 from services.consent import adapters, domain
 from services.consent.bootstrap import MIGRATIONS, Ports
 from shared import db
-from shared.testing import InMemoryBus
+from tests.support.bus import InMemoryBus
 
 MONDAY = date(2025, 3, 3)
 

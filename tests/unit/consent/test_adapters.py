@@ -10,7 +10,7 @@ from services.consent.adapters import NeverPublish
 from services.consent.domain import BiometricConsent, ConsentRecord, Pupil
 from shared import contracts, db
 from shared.errors import ConflictError, NotFoundError
-from shared.testing import FailingBus
+from tests.support.bus import FailingBus
 from tests.unit.consent.fakes import MONDAY, sql_ports
 
 

@@ -18,11 +18,11 @@ from services.intake.bootstrap import MIGRATIONS, Ports
 from shared import auth, db
 from shared.config import Settings
 from shared.testing import InMemoryBlobStore
+from tests.support.bus import InMemoryBus
 from tests.unit.intake.fakes import (
     Clock,
     InMemoryDeviceRegister,
     InMemoryPostLedger,
-    SwitchableBus,
 )
 
 SECRET = "intake-test-secret-0123456789-0123456789"
@@ -61,7 +61,7 @@ class Rig:
     ports: Ports
     ledger: InMemoryPostLedger
     originals: Any
-    bus: SwitchableBus
+    bus: InMemoryBus
     register: InMemoryDeviceRegister
     clock: Clock
     ids: list[str] = field(default_factory=list)
@@ -118,7 +118,7 @@ class Rig:
 def a_rig(
     *,
     originals: Any = None,
-    bus: SwitchableBus | None = None,
+    bus: InMemoryBus | None = None,
     limit: int = 1024 * 1024,
     block_overdue: bool = True,
     sql: Path | None = None,
@@ -136,7 +136,7 @@ def a_rig(
         ledger = adapters.SqlPostLedger(engine, now=clock)
         register = adapters.SqlDeviceRegister(engine, now=clock)
     store = originals if originals is not None else InMemoryBlobStore()
-    bus = bus or SwitchableBus()
+    bus = bus or InMemoryBus()
     counter = iter(range(1, 10_000))
     ports = Ports(
         ledger=ledger,

@@ -243,22 +243,6 @@ class FailingBlobStore(InMemoryBlobStore):
         super().put(key, data, content_type)
 
 
-class SwitchableBus:
-    """A Publisher whose broker can be taken down and brought back."""
-
-    def __init__(self, up: bool = True) -> None:
-        self.up = up
-        self.published: list[contracts.Envelope] = []
-
-    def publish(self, envelopes: Sequence[contracts.Envelope]) -> None:
-        if not self.up:
-            raise ConnectionError("broker unavailable")
-        self.published.extend(envelopes)
-
-    def types(self) -> list[str]:
-        return [e.type for e in self.published]
-
-
 class Clock:
     """A settable clock."""
 

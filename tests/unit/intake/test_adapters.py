@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from services.intake import adapters, devices, domain
@@ -77,7 +78,77 @@ def test_a_recorded_post_leaves_its_envelope_pending_until_marked_sent(tmp_path)
     assert ledger.pending() == []
 
 
+def an_obligation(post_id="p1"):
+    opened = datetime(2030, 1, 2, 9, tzinfo=UTC)
+    return domain.Obligation(
+        receipt_id=f"{post_id}-r",
+        post_id=post_id,
+        school_id="north",
+        device_id="d1",
+        owner="u1",
+        sha256="a" * 64,
+        filename="a.jpg",
+        opened_at=opened,
+        due_at=opened + timedelta(minutes=15),
+    )
+
+
+def rows_of_post(engine, post_id="p1"):
+    """Every row anything in ``record`` wrote for the post, table by table."""
+    tables = {
+        "posts": adapters.posts.c.post_id,
+        "photos": adapters.photos.c.post_id,
+        "obligations": adapters.obligation_table.c.post_id,
+    }
+    with engine.connect() as conn:
+        found = {
+            name: conn.execute(
+                sa.select(sa.func.count()).where(column == post_id)
+            ).scalar_one()
+            for name, column in tables.items()
+        }
+        found["outbox"] = conn.execute(
+            sa.select(sa.func.count()).select_from(adapters.outbox)
+        ).scalar_one()
+    return found
+
+
 def test_a_post_that_cannot_be_recorded_leaves_no_outbox_row(tmp_path):
+    """The last write of ``record`` fails, after the post, its photos and its outbox
+    rows were written: none of them remains, and the same post records later."""
+    engine, ledger = a_ledger(tmp_path)
+    with engine.begin() as conn:  # the obligations table refuses every row
+        conn.exec_driver_sql(
+            "CREATE TRIGGER obligations_down BEFORE INSERT ON obligations "
+            "BEGIN SELECT RAISE(ABORT, 'obligations are down'); END"
+        )
+    post, envelope, receipt = a_new_post(), an_envelope(), an_envelope()
+
+    with pytest.raises(IntegrityError, match="obligations are down"):
+        ledger.record(post, envelope, events=[receipt], obligations=[an_obligation()])
+
+    assert rows_of_post(engine) == {
+        "posts": 0,
+        "photos": 0,
+        "obligations": 0,
+        "outbox": 0,
+    }
+    assert ledger.pending() == []
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER obligations_down")
+    ledger.record(post, envelope, events=[receipt], obligations=[an_obligation()])
+    assert sorted(ledger.pending(), key=lambda e: e.id) == sorted(
+        [envelope, receipt], key=lambda e: e.id
+    )  # same time: any order
+    assert rows_of_post(engine) == {
+        "posts": 1,
+        "photos": 1,
+        "obligations": 1,
+        "outbox": 2,
+    }
+
+
+def test_recording_a_post_id_twice_fails_and_adds_no_outbox_row(tmp_path):
     _, ledger = a_ledger(tmp_path)
     ledger.record(a_new_post(), an_envelope())
     ledger.mark_sent([e.id for e in ledger.pending()])

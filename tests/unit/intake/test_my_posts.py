@@ -1,7 +1,7 @@
 """The teacher's "my posts" list on the upload page: each post's state per account.
 
 The list is drawn in the browser from approval's JSON (``/approval/api/posts?mine=1``,
-whose content is tested in tests/unit/approval/test_views_targets.py); here the page's
+whose content is tested in tests/unit/approval/test_api_targets.py); here the page's
 own drawing code is run under Node with a tiny stand-in for the DOM."""
 
 from __future__ import annotations

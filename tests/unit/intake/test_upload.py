@@ -6,8 +6,9 @@ import hashlib
 
 from services.intake.outbox import relay_outbox
 from shared import contracts
+from tests.support.bus import InMemoryBus
 from tests.unit.intake.builders import a_form, a_jpeg, a_png, a_rig, an_identity
-from tests.unit.intake.fakes import FailingBlobStore, SwitchableBus
+from tests.unit.intake.fakes import FailingBlobStore
 
 TEACHER = an_identity(("north", "teacher"))
 
@@ -149,7 +150,7 @@ def test_a_store_failing_mid_upload_leaves_no_receipt_no_post_and_no_outbox_row(
 
 
 def test_with_the_broker_down_the_post_is_kept_and_its_messages_wait_in_the_outbox():
-    rig = a_rig(bus=SwitchableBus(up=False))
+    rig = a_rig(bus=InMemoryBus(up=False))
     rig.token()
     before = len(rig.ledger.pending())
 
@@ -165,7 +166,7 @@ def test_with_the_broker_down_the_post_is_kept_and_its_messages_wait_in_the_outb
 
 
 def test_the_relay_publishes_a_pending_post_once_the_broker_is_back_and_only_once():
-    rig = a_rig(bus=SwitchableBus(up=False))
+    rig = a_rig(bus=InMemoryBus(up=False))
     upload(rig, a_form((a_jpeg(), "a.jpg")))
     waiting = rig.ledger.pending()
     assert relay_outbox(rig.ports) == 0

@@ -33,6 +33,7 @@ from services.publishing.platforms.base import (
     TransientError,
     find_ours,
 )
+from tests.support.wait import wait_for
 
 ORG_ID = "5515715"
 REDIRECT = "https://safepost.example/publishing/oauth/linkedin"
@@ -84,13 +85,6 @@ def jpeg(n: int = 0) -> Media:
 
 def a_caption(extra: str = "") -> str:
     return f"Year 6 visit the museum, group {next(_captions)}{extra}"
-
-
-def wait_for_posts(sandbox: LinkedInSandbox, count: int) -> list[dict[str, object]]:
-    deadline = time.monotonic() + 5
-    while len(sandbox.live()) < count and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return sandbox.live()
 
 
 def test_one_image_is_posted_as_the_organisation(sandbox, adapter):
@@ -199,7 +193,7 @@ def test_a_timeout_on_the_post_is_ambiguous_and_reconciled(sandbox, adapter):
     with pytest.raises(AmbiguousError):
         adapter.publish(dest, caption, [jpeg(), jpeg(1)])
 
-    [live] = wait_for_posts(sandbox, 1)
+    [live] = wait_for(sandbox.live, 5.0, interval=0.02)  # the held post lands
     ours = find_ours(
         adapter.recent(dest, datetime.now(UTC) - timedelta(minutes=1)), caption, 2
     )

@@ -33,6 +33,7 @@ from services.publishing.platforms.webhook import (
     sign,
     verify_signature,
 )
+from tests.support.wait import wait_for
 
 SECRET = "oakfield-website-shared-secret-0123456789"
 JPEG = b"\xff\xd8\xff redacted pixels"
@@ -52,13 +53,6 @@ def served():
 def sandbox(served):
     assert httpx.post(served.base_url + "/_sandbox/reset").status_code == 200
     return served
-
-
-def wait_for(condition, seconds=3.0):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -290,7 +284,9 @@ def test_a_create_without_a_clear_answer_is_ambiguous(sandbox, adapter, fault, c
     with pytest.raises(AmbiguousError):
         adapter.publish(a_destination(sandbox), "x", photos(), idempotency_key=POST)
 
-    wait_for(lambda: len(sandbox.live()) == created)  # a held answer lands late
+    wait_for(
+        lambda: len(sandbox.live()) == created, 3.0, interval=0.02
+    )  # a held answer lands late
 
 
 def test_after_a_dropped_create_recent_finds_the_one_post_and_a_retry_adds_none(

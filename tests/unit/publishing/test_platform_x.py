@@ -28,6 +28,7 @@ from services.publishing.platforms.base import (
     TransientError,
     find_ours,
 )
+from tests.support.wait import wait_for
 
 USER = "1500000000000000001"
 REDIRECT = "https://safepost.example/publishing/oauth/x"
@@ -74,13 +75,6 @@ def jpeg(n: int = 0) -> Media:
 
 def a_caption(extra: str = "") -> str:
     return f"Sports day at Oakfield, heat {next(_captions)}{extra}"
-
-
-def wait_for_posts(sandbox: XSandbox, count: int) -> list[dict[str, object]]:
-    deadline = time.monotonic() + 5
-    while len(sandbox.live()) < count and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return sandbox.live()
 
 
 def test_one_image_is_published_and_live(sandbox, adapter):
@@ -189,7 +183,7 @@ def test_a_timeout_on_the_post_is_ambiguous_and_reconciled(sandbox, adapter):
     with pytest.raises(AmbiguousError):
         adapter.publish(dest, caption, [jpeg(), jpeg(1)])
 
-    [live] = wait_for_posts(sandbox, 1)
+    [live] = wait_for(sandbox.live, 5.0, interval=0.02)  # the held post lands
     ours = find_ours(adapter.recent(dest, start - timedelta(seconds=5)), caption, 2)
     assert ours is not None and ours.external_id == live["id"]
 

@@ -13,7 +13,8 @@ from PIL import Image
 from services.redaction import adapters, domain
 from services.redaction.bootstrap import Ports
 from shared import contracts
-from shared.testing import InMemoryBlobStore, InMemoryBus
+from shared.testing import InMemoryBlobStore
+from tests.support.bus import InMemoryBus
 
 
 class FakeDetector:

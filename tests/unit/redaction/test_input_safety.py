@@ -170,13 +170,21 @@ def test_an_icc_profile_is_not_carried_into_the_output():
 
 
 def test_masks_are_applied_at_full_resolution_before_the_resize():
+    """No pixel of a masked face reaches the output, not even blended into the
+    pixels around the mask by the downscale: two photos that differ only inside the
+    face box give the same redacted bytes. (Masking after the resize lets the
+    resampling filter carry the face into the ring of pixels around the box.)"""
     rng = np.random.default_rng(3)
     detail = rng.integers(0, 256, size=(1024, 4096, 3), dtype=np.uint8)
-    box = (1001, 401, 1199, 599)  # odd edges: a resize-first mask would miss a line
+    other = detail.copy()
+    box = (1001, 401, 1199, 599)  # odd edges: between two output pixels
+    other[401:599, 1001:1199] = 255 - other[401:599, 1001:1199]  # another face
     face = FaceOutcome(0, box, masked=True, reason="unknown", pupil_id=None)
 
     out = imaging.render(Image.fromarray(detail, "RGB"), [face], Limits())
+    again = imaging.render(Image.fromarray(other, "RGB"), [face], Limits())
 
+    assert out.jpeg == again.jpeg  # nothing of the face, inside or around the mask
     redacted = np.asarray(Image.open(io.BytesIO(out.jpeg)), dtype=np.int16)
     inner = redacted[208:292, 508:592].reshape(-1, 3)  # away from JPEG blocks
     assert np.abs(inner - np.array(imaging.FILL)).max() < 24  # JPEG noise only

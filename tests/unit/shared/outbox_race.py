@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -11,19 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from shared import contracts, db, outbox
-
-
-class CountingBus:
-    """A slow broker that counts every envelope it is given."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.seen: list[str] = []
-
-    def publish(self, envelopes: list[contracts.Envelope]) -> None:
-        time.sleep(0.002)
-        with self.lock:
-            self.seen.extend(e.id for e in envelopes)
+from tests.support.bus import InMemoryBus
 
 
 class SqlOutbox:
@@ -52,7 +38,7 @@ def race(engine: Engine, rows: int = 60, relays: int = 4) -> list[str]:
         conn.execute(
             table.insert(), [db.outbox_row(e, datetime.now(UTC)) for e in envelopes]
         )
-    box, bus = SqlOutbox(engine, table), CountingBus()
+    box, bus = SqlOutbox(engine, table), InMemoryBus(delay=0.002)  # a slow broker
     with ThreadPoolExecutor(relays + 1) as pool:
         jobs = [pool.submit(outbox.relay, box, bus, 5) for _ in range(relays)]
         for envelope in envelopes:
@@ -60,4 +46,4 @@ def race(engine: Engine, rows: int = 60, relays: int = 4) -> list[str]:
         for job in jobs:
             job.result()
     outbox.relay(box, bus)
-    return bus.seen
+    return bus.ids()

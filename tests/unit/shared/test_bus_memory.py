@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
@@ -12,6 +11,7 @@ import pytest
 from kombu.entity import Queue, binding
 
 from shared import bus, contracts, dlq, testing
+from tests.support.wait import wait_for as support_wait_for
 
 URL = "memory://"
 
@@ -39,12 +39,7 @@ def a_ping(n: int = 1) -> contracts.Envelope:
 
 
 def wait_for(probe: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := probe():
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"gave up after {timeout}s waiting for {probe}")
+    return support_wait_for(probe, timeout, interval=0.01)
 
 
 @pytest.fixture()

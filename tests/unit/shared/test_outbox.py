@@ -6,7 +6,8 @@ import threading
 from collections.abc import Callable, Sequence
 
 from shared import contracts, outbox
-from shared.testing import InMemoryBus, claim_rows
+from shared.testing import claim_rows
+from tests.support.bus import InMemoryBus
 
 
 class ListOutbox:
@@ -26,20 +27,6 @@ class ListOutbox:
         return claim_rows(self.rows, self.sent, publish, limit, only)
 
 
-class FlakyBus(InMemoryBus):
-    """Takes ``works`` messages, then the broker is down."""
-
-    def __init__(self, works: int) -> None:
-        super().__init__()
-        self.works = works
-
-    def publish(self, envelopes: Sequence[contracts.Envelope]) -> None:
-        if self.works <= 0:
-            raise ConnectionRefusedError("broker down")
-        self.works -= 1
-        super().publish(envelopes)
-
-
 def rejected(n: int) -> contracts.Envelope:
     event = contracts.PostRejected(post_id=f"p{n}", school_id="oak", reason="blurry")
     return contracts.seal(event, producer="test")
@@ -47,7 +34,7 @@ def rejected(n: int) -> contracts.Envelope:
 
 def test_the_relay_stops_at_the_first_failure_and_sends_the_rest_later_once_each():
     box = ListOutbox([rejected(n) for n in range(5)])
-    down = FlakyBus(works=2)
+    down = InMemoryBus(works=2)  # takes two, then the broker is down
     up = InMemoryBus()
 
     first = outbox.relay(box, down, batch=2)

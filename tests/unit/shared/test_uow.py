@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from shared import bus, contracts, db, outbox
-from shared.testing import FailingBus, InMemoryBus
 from shared.uow import SqlUnitOfWork
+from tests.support.bus import FailingBus, InMemoryBus
 
 metadata = sa.MetaData()
 notes = sa.Table("notes", metadata, sa.Column("id", sa.String(20), primary_key=True))

@@ -132,14 +132,6 @@ def test_an_oversized_body_answers_413_json(client: FlaskClient) -> None:
     }
 
 
-def test_apps_cap_request_bodies_by_default() -> None:
-    from shared import web
-
-    app = web.create_app("tiny", secret_key="k" * 40, ports=None)
-
-    assert app.config["MAX_CONTENT_LENGTH"] == web.MAX_CONTENT_LENGTH
-
-
 def test_an_unexpected_error_answers_500_without_leaking_internals(
     client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
