@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -308,3 +308,19 @@ class SqlOutbox:
         self, publish: Callable[[Any], bool], limit: int = 100, only: Any = None
     ) -> tuple[int, bool]:
         return outbox_claim(self.engine, self.table, publish, limit, self.now, only)
+
+
+class Repository:
+    """A repository on an engine (each call its own transaction: the read side and
+    the older ports) or on a unit of work's connection (the caller's transaction)."""
+
+    def __init__(self, bind: Engine | Connection):
+        self.bind = bind
+
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        if isinstance(self.bind, Connection):
+            yield self.bind
+        else:
+            with self.bind.begin() as conn:
+                yield conn

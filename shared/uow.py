@@ -24,10 +24,10 @@ ignored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self, TypeVar
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Engine
@@ -36,6 +36,50 @@ from shared import contracts, db, outbox
 from shared.bus import Publisher, incoming
 
 logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=contracts.Message)
+U = TypeVar("U", bound="UnitOfWork")
+
+
+class UnitOfWork(Protocol):
+    """What a use case needs of a unit of work (a service's adds its repositories)."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def emit(
+        self,
+        message: contracts.Message,
+        *,
+        actor: str | None = None,
+        message_id: str | None = None,
+    ) -> contracts.Envelope: ...
+
+    def commit(self) -> None: ...
+
+
+def transaction(
+    make_unit: Callable[[], U],
+    use_case: Callable[[U, M], Sequence[contracts.Message]],
+) -> Callable[[M], list[contracts.Message]]:
+    """A bus handler: ``use_case`` in a fresh unit of work; the messages it returns
+    are emitted through the outbox in the same transaction (nothing is left for the
+    worker to publish)."""
+
+    def handle(message: M) -> list[contracts.Message]:
+        with make_unit() as unit:
+            for out in use_case(unit, message):
+                unit.emit(out)
+            unit.commit()
+        return []
+
+    return handle
 
 
 class SqlUnitOfWork:

@@ -24,8 +24,9 @@ from services.approval.domain import (
     Transition,
     newer,
 )
-from shared.db import UtcDateTime, utcnow
+from shared.db import Repository, UtcDateTime, outbox_table, utcnow
 from shared.errors import ConcurrentUpdateError
+from shared.uow import SqlUnitOfWork
 
 metadata = sa.MetaData()
 
@@ -113,6 +114,8 @@ post_fits = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
+outbox = outbox_table(metadata)
+
 post_deliveries = sa.Table(
     "post_deliveries",
     metadata,
@@ -131,13 +134,13 @@ post_deliveries = sa.Table(
 )
 
 
-class SqlPostBook:
-    def __init__(self, engine: Engine, now: Callable[[], datetime] = utcnow):
-        self.engine = engine
+class SqlPostBook(Repository):
+    def __init__(self, bind: Engine | Connection, now: Callable[[], datetime] = utcnow):
+        super().__init__(bind)
         self.now = now
 
     def get(self, post_id: str) -> Post | None:
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             row = conn.execute(posts.select().where(posts.c.post_id == post_id)).first()
             if row is None:
                 return None
@@ -168,7 +171,7 @@ class SqlPostBook:
             ],
         }
         values["version"] = post.version + 1
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             if post.version == 0:  # new: a concurrent insert fails on the key
                 conn.execute(
                     posts.insert().values(
@@ -224,7 +227,7 @@ class SqlPostBook:
             query = query.where(posts.c.author_id == author_id)
         if status is not None:
             query = query.where(posts.c.status == status)
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             rows = conn.execute(query).all()
             history = _history(conn, [r.post_id for r in rows])
         return [_post(r._mapping, history.get(r.post_id, ())) for r in rows]
@@ -236,7 +239,7 @@ class SqlPostBook:
             "note": "",
             "updated_at": self.now(),
         }
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             for account_id in dict.fromkeys(accounts):
                 key = (post_fits.c.post_id == post_id) & (
                     post_fits.c.account_id == account_id
@@ -255,7 +258,7 @@ class SqlPostBook:
                 )
 
     def answer_fit(self, post_id: str, fits: Sequence[Fit]) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             for fit in fits:
                 key = (post_fits.c.post_id == post_id) & (
                     post_fits.c.account_id == fit.account_id
@@ -281,7 +284,7 @@ class SqlPostBook:
             return {}
         query = post_fits.select().where(post_fits.c.post_id.in_(sorted(post_ids)))
         out: dict[str, dict[str, Fit]] = {}
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             for r in conn.execute(query):
                 out.setdefault(r.post_id, {})[r.account_id] = Fit(
                     r.account_id,
@@ -310,7 +313,7 @@ class SqlPostBook:
             "timed": delivery.timed,
         }
         for _ in range(2):  # a second time if another worker inserted it first
-            with self.engine.begin() as conn:
+            with self._begin() as conn:
                 row = conn.execute(
                     post_deliveries.select().where(key).with_for_update()
                 ).first()
@@ -341,7 +344,7 @@ class SqlPostBook:
             post_deliveries.c.post_id.in_(sorted(post_ids))
         )
         out: dict[str, dict[str, Delivery]] = {}
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             for r in conn.execute(query):
                 out.setdefault(r.post_id, {})[r.account_id] = _delivery(r._mapping)
         return out
@@ -382,9 +385,9 @@ def _delivery(row: Any) -> Delivery:
     )
 
 
-class SqlPhotoReports:
-    def __init__(self, engine: Engine):
-        self.engine = engine
+class SqlPhotoReports(Repository):
+    def __init__(self, bind: Engine | Connection):
+        super().__init__(bind)
 
     def put(self, report: PhotoReport) -> None:
         values = {
@@ -420,7 +423,7 @@ class SqlPhotoReports:
             "width": report.width,
             "height": report.height,
         }
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             updated = conn.execute(
                 photo_reports.update()
                 .where(photo_reports.c.photo_id == report.photo_id)
@@ -459,12 +462,12 @@ class SqlPhotoReports:
             .where(shown_pupils.c.pupil_id == pupil_id, posts.c.school_id == school_id)
             .order_by(shown_pupils.c.post_id)
         )
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             return [r.post_id for r in conn.execute(query)]
 
     def for_post(self, post_id: str) -> dict[str, PhotoReport]:
         query = photo_reports.select().where(photo_reports.c.post_id == post_id)
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             rows = conn.execute(query).all()
         return {
             r.photo_id: PhotoReport(
@@ -550,3 +553,15 @@ def _post(row: Any, history: tuple[Transition, ...]) -> Post:
             for n in row["notices"] or []
         ),
     )
+
+
+class ApprovalUnit(SqlUnitOfWork):
+    """Approval's unit of work: its posts and photo reports on one transaction, and
+    the messages its use cases emit (``shared.uow``)."""
+
+    posts: SqlPostBook
+    reports: SqlPhotoReports
+
+    def bind(self, conn: Connection) -> None:
+        self.posts = SqlPostBook(conn, self.now)
+        self.reports = SqlPhotoReports(conn)

@@ -7,14 +7,12 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
-from kombu.exceptions import KombuError
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from services.approval import domain
+from services.approval.bootstrap import Ports
 from shared import auth, contracts, web
-from shared.bus import UnroutableError
 from shared.errors import (
-    DomainError,
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
@@ -25,11 +23,6 @@ bp = Blueprint("approval", __name__, template_folder="templates")
 SERVICE = "approval"
 OVERSEERS = ("approver", "admin")  # who sees a school's posts besides their author
 ANYONE = ("teacher", "approver", "admin")
-
-
-class BusUnavailableError(DomainError):
-    code = "bus_unavailable"
-    status = 503
 
 
 class DecisionBody(BaseModel):
@@ -315,18 +308,21 @@ def decide(post_id: str) -> Any:
         reason=body.reason.strip(),
         school_id=post.school_id,
     )
-    envelope = contracts.seal(command, producer=SERVICE, actor=identity.username)
-    _send(envelope, "decision", post_id)
+    envelope = _send(command, identity.username, "decision", post_id)
     return jsonify(command_id=envelope.id), 202
 
 
-def _send(envelope: contracts.Envelope, what: str, post_id: str) -> None:
-    try:
-        web.ports().publisher.publish([envelope])
-    except (OSError, KombuError, UnroutableError) as exc:
-        logger.error("%s on %s not sent: %s", what, post_id, type(exc).__name__)
-        raise BusUnavailableError(f"the {what} could not be sent; try again") from exc
+def _send(
+    command: contracts.Message, actor: str, what: str, post_id: str
+) -> contracts.Envelope:
+    """Record the command in approval's outbox (sent at once, or by the relay once
+    the broker is back: accepted either way)."""
+    ports: Ports = web.ports()
+    with ports.unit() as unit:
+        envelope = unit.emit(command, actor=actor)
+        unit.commit()
     logger.info("%s on post %s sent", what, post_id, extra={"command_id": envelope.id})
+    return envelope
 
 
 @bp.post("/api/posts/<post_id>/photos/<photo_id>/revisions")
@@ -366,8 +362,7 @@ def revise(post_id: str, photo_id: str) -> Any:
         named={i: p.strip() for i, p in body.named.items()},
         requested_by=identity.user_id,
     )
-    envelope = contracts.seal(command, producer=SERVICE, actor=identity.username)
-    _send(envelope, "revision", post_id)
+    envelope = _send(command, identity.username, "revision", post_id)
     return jsonify(command_id=envelope.id, revision=command.revision), 202
 
 

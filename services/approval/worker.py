@@ -22,6 +22,7 @@ SPEC = runner.ServiceSpec(
         contracts.PublishFailed,
     ),
     handlers=handler_map,
+    background=lambda ports: [ports.relay] if ports.relay else [],
 )
 
 

@@ -8,6 +8,7 @@ import io
 import uuid
 from collections.abc import Iterator
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from services.publishing import bootstrap as publishing
 from services.publishing import delivery as publishing_delivery
 from services.publishing import domain as publishing_domain
 from services.publishing.platforms.folder import FolderAdapter
+from shared import bus as shared_bus
 from shared import contracts, db
 from shared.bus import HandlerMap
 from shared.storage import FilesystemBlobStore
@@ -68,12 +70,22 @@ def migrated(url: str, migrations: Path, metadata: sa.MetaData) -> sa.Engine:
 
 
 def deliver(
-    handlers: HandlerMap, producer: str, envelope: contracts.Envelope
+    handlers: HandlerMap,
+    producer: str,
+    envelope: contracts.Envelope,
+    bus: InMemoryBus | None = None,
 ) -> list[contracts.Envelope]:
-    """What a worker does with one delivery: parse, handle, seal the results."""
+    """What a worker does with one delivery: parse, handle, seal the results; with
+    ``bus``, also what the use case sent through its unit of work meanwhile."""
     message = contracts.parse(envelope)
-    results = handlers[type(message)](message)
-    return [
+    before = len(bus.published) if bus is not None else 0
+    token = shared_bus._incoming.set(envelope)
+    try:
+        results = handlers[type(message)](message)
+    finally:
+        shared_bus._incoming.reset(token)
+    sent = list(bus.published[before:]) if bus is not None else []
+    return sent + [
         contracts.seal(m, producer=producer, cause=envelope, index=i)
         for i, m in enumerate(results)
     ]
@@ -105,11 +117,19 @@ def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
         originals=blobs["originals"],
         publisher=FailingBus(),
     )
+    approval_bus = InMemoryBus()
     approval_ports = approval.Ports(
         book=approval_adapters.SqlPostBook(approval_db),
         reports=approval_adapters.SqlPhotoReports(approval_db),
         previews=blobs["previews"],
-        publisher=InMemoryBus(),
+        publisher=approval_bus,
+        unit=partial(
+            approval_adapters.ApprovalUnit,
+            approval_db,
+            approval_adapters.outbox,
+            producer="approval",
+            publisher=approval_bus,
+        ),
     )
     root = tmp_path / "published"
     publishing_ports = publishing.Ports(
@@ -162,7 +182,10 @@ def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
 
     # approval opens the post; redaction (simulated) reports the photo.
     approval_handlers = approval.handler_map(approval_ports)
-    assert deliver(approval_handlers, "approval", submitted) == []
+    assert (
+        deliver(approval_handlers, "approval", bus=approval_bus, envelope=submitted)
+        == []
+    )
     photo_id = receipt.photos[0].photo_id
     blobs["redacted"].put(f"redacted/p1/{photo_id}.jpg", REDACTED)
     redacted = contracts.seal(
@@ -179,7 +202,7 @@ def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
         producer="redaction",
         cause=submitted,
     )
-    deliver(approval_handlers, "approval", redacted)
+    deliver(approval_handlers, "approval", bus=approval_bus, envelope=redacted)
     assert approval_ports.book.get("p1").status == "awaiting_approval"
 
     # an approver decides; the command comes back to approval's worker.
@@ -188,8 +211,16 @@ def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
         producer="approval",
         actor="u-approver",
     )
-    [approved] = deliver(approval_handlers, "approval", command)
-    assert same(deliver(approval_handlers, "approval", command), [approved])
+    [approved] = deliver(
+        approval_handlers, "approval", bus=approval_bus, envelope=command
+    )
+    # delivered again: the same envelope is already in approval's outbox, sent
+    assert (
+        deliver(approval_handlers, "approval", bus=approval_bus, envelope=command) == []
+    )
+    assert [
+        e.id for e in db.outbox_pending(approval_db, approval_adapters.outbox, 9)
+    ] == []
 
     # publishing asks consent first (the final gate); consent (simulated) answers
     # that the decisions are current; publishing writes the folder once, even when
@@ -223,7 +254,7 @@ def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
     assert (folder / f"01-{photo_id}.jpg").read_bytes() == REDACTED
     assert [p.name for p in folder.parent.iterdir()] == ["p1"]
 
-    deliver(approval_handlers, "approval", published)
+    deliver(approval_handlers, "approval", bus=approval_bus, envelope=published)
     post = approval_ports.book.get("p1")
     assert post.status == "published"
     assert [t.to_status for t in post.history] == [

@@ -16,6 +16,7 @@ from shared import auth, contracts
 from shared.config import Settings
 from shared.testing import InMemoryBlobStore
 from tests.support.bus import InMemoryBus
+from tests.support.uow import FakeUnit
 from tests.unit.approval.fakes import InMemoryPhotoReports, InMemoryPostBook
 
 SECRET = "approval-test-secret-0123456789-0123456789"
@@ -41,7 +42,13 @@ class Rig:
     app: Flask
 
     def handle(self, message: contracts.Message) -> list[contracts.Message]:
-        return list(handler_map(self.ports)[type(message)](message))
+        """Run the message's use case; the messages it emitted (taken off the bus,
+        which then holds only what the API sent)."""
+        before = len(self.bus.published)
+        assert handler_map(self.ports)[type(message)](message) == []
+        emitted = self.bus.published[before:]
+        del self.bus.published[before:]
+        return [contracts.parse(e) for e in emitted]
 
     def client(self) -> FlaskClient:
         return self.app.test_client()
@@ -51,7 +58,12 @@ def a_rig() -> Rig:
     book, reports = InMemoryPostBook(), InMemoryPhotoReports()
     previews, bus = InMemoryBlobStore(), InMemoryBus()
     ports = Ports(
-        book=book, reports=reports, previews=previews, publisher=bus, now=Clock()
+        book=book,
+        reports=reports,
+        previews=previews,
+        publisher=bus,
+        unit=lambda: FakeUnit(bus, "approval", posts=book, reports=reports),
+        now=Clock(),
     )
     settings = Settings(
         service="approval",

@@ -150,3 +150,45 @@ def test_a_save_over_a_newer_version_is_refused_and_changes_nothing(tmp_path):
     now = book.get("p1")
     assert now is not None
     assert (now.status, now.caption, now.version) == (domain.AWAITING, "Sports", 2)
+
+
+def test_a_use_case_that_fails_half_way_keeps_none_of_its_writes(tmp_path):
+    """photo.redacted stores the photo's report, then saves the post: if the save is
+    refused (someone else saved the post meanwhile), the report is not kept either,
+    and nothing is emitted; the retry then finds a consistent state."""
+    from functools import partial
+
+    from services.approval.bootstrap import SERVICE, handler_map
+    from shared.errors import ConcurrentUpdateError
+    from tests.support.bus import InMemoryBus
+    from tests.unit.approval.builders import a_rig, redacted, submitted
+
+    engine = an_engine(tmp_path)
+    bus = InMemoryBus()
+    unit = partial(
+        adapters.ApprovalUnit, engine, adapters.outbox, producer=SERVICE, publisher=bus
+    )
+    rig = a_rig()
+    ports = replace(rig.ports, unit=unit)
+    handlers = handler_map(ports)
+    handlers[type(submitted())](submitted())
+    sneaky = adapters.SqlPostBook(engine)
+    stale = sneaky.get("p1")
+    assert stale is not None
+
+    sneaky.save(replace(stale, caption="changed meanwhile"))  # another worker
+
+    class Racing(adapters.ApprovalUnit):
+        def bind(self, conn):  # ... saved the post just after this one read it
+            super().bind(conn)
+            self.posts.get = lambda post_id: stale  # type: ignore[method-assign]
+
+    racing = partial(Racing, engine, adapters.outbox, producer=SERVICE, publisher=bus)
+    before = list(bus.published)
+
+    with pytest.raises(ConcurrentUpdateError):
+        handler_map(replace(ports, unit=racing))[type(redacted())](redacted())
+
+    assert adapters.SqlPhotoReports(engine).for_post("p1") == {}
+    assert bus.published == before
+    assert db.outbox_pending(engine, adapters.outbox, 10) == []
