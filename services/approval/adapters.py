@@ -84,6 +84,8 @@ photo_reports = sa.Table(
     sa.Column("added_masks", sa.JSON, nullable=True),
     sa.Column("width", sa.Integer, nullable=True),
     sa.Column("height", sa.Integer, nullable=True),
+    # 0007: who named a face in it as a pupil (may not approve the post)
+    sa.Column("named_by", sa.JSON, nullable=True),
 )
 
 
@@ -422,6 +424,7 @@ class SqlPhotoReports(Repository):
             "added_masks": [list(b) for b in report.added_masks],
             "width": report.width,
             "height": report.height,
+            "named_by": list(report.named_by),
         }
         with self._begin() as conn:
             updated = conn.execute(
@@ -498,6 +501,7 @@ class SqlPhotoReports(Repository):
                 added_masks=tuple(_box(b) for b in r.added_masks or []),
                 width=r.width or 0,
                 height=r.height or 0,
+                named_by=tuple(r.named_by or ()),
             )
             for r in rows
         }

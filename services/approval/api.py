@@ -9,10 +9,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from services.approval import domain
+from services.approval import domain, handlers
 from services.approval.bootstrap import Ports
 from shared import auth, contracts, web
 from shared.errors import (
+    DomainError,
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
@@ -30,6 +31,9 @@ class DecisionBody(BaseModel):
 
     approve: StrictBool
     reason: str = Field(default="", max_length=domain.MAX_REASON)
+    # photo id -> {revision, sha256} of what the approver looked at (required to
+    # approve: the post page sends it; GET /api/posts/<id> gives both per photo)
+    seen: dict[str, contracts.SeenPhoto] = Field(default_factory=dict, max_length=50)
 
 
 class RevisionBody(BaseModel):
@@ -185,6 +189,8 @@ def _detail(post: domain.Post) -> dict[str, Any]:
                 "redacted": bool(report and report.redacted),
                 "refused": report.refused if report else None,
                 "revision": report.revision if report else 0,
+                # what an approval must name as seen (with the revision)
+                "sha256": (report.sha256 or "") if report else "",
                 "rerendering": bool(report and report.rerendering),
                 "width": report.width if report else 0,
                 "height": report.height if report else 0,
@@ -284,45 +290,55 @@ def get_post(post_id: str) -> Any:
 @bp.post("/api/posts/<post_id>/decision")
 @auth.login_required("approver")
 def decide(post_id: str) -> Any:
-    """Send the decision to approval's worker: 202 with the command id."""
+    """Apply the decision now: 200 with the post's new status, or a 4xx saying why
+    not (409 if the photos changed since the approver looked, or someone decided
+    first). A refused decision is recorded in the trail all the same."""
     identity = auth.current_identity()
     body = DecisionBody.model_validate(web.json_body())
     if not body.approve and not body.reason.strip():
         raise domain.ReasonRequiredError("say why the post is rejected")
-    post = web.ports().book.get(post_id)
+    ports: Ports = web.ports()
+    post = ports.book.get(post_id)
     if post is None:
         raise NotFoundError("no such post")
     auth.require_role(identity, post.school_id, "approver")
-    domain.check_decision(
-        post,
-        identity.user_id,
-        body.approve,
-        body.reason,
-        web.ports().reports.for_post(post_id),
-        web.ports().book.fits([post_id]).get(post_id, {}),
-    )
+    if body.approve and not body.seen and post.status == domain.AWAITING:
+        raise InvalidInputError(
+            "say what you approve: each photo's revision and sha256 as shown"
+        )
     command = contracts.RecordDecision(
         post_id=post_id,
         approver_id=identity.user_id,
         approve=body.approve,
         reason=body.reason.strip(),
         school_id=post.school_id,
+        seen=body.seen,
     )
-    envelope = _send(command, identity.username, "decision", post_id)
-    return jsonify(command_id=envelope.id), 202
-
-
-def _send(
-    command: contracts.Message, actor: str, what: str, post_id: str
-) -> contracts.Envelope:
-    """Record the command in approval's outbox (sent at once, or by the relay once
-    the broker is back: accepted either way)."""
-    ports: Ports = web.ports()
-    with ports.unit() as unit:
-        envelope = unit.emit(command, actor=actor)
-        unit.commit()
-    logger.info("%s on post %s sent", what, post_id, extra={"command_id": envelope.id})
-    return envelope
+    try:
+        with ports.unit() as unit:
+            results = handlers.decide(
+                command,
+                book=unit.posts,
+                reports=unit.reports,
+                fits=unit.posts,
+                now=ports.now,
+            )
+            record = unit.emit(command, actor=identity.username)
+            for message in results:
+                unit.emit(message, actor=identity.username)
+            unit.commit()
+    except DomainError as exc:
+        with ports.unit() as unit:  # the trail keeps refused decisions too
+            unit.emit(
+                handlers.refused(command, post.school_id, exc),
+                actor=identity.username,
+            )
+            unit.commit()
+        logger.info("decision on post %s refused: %s", post_id, exc.code)
+        raise
+    status = "approved" if body.approve else "rejected"
+    logger.info("post %s %s", post_id, status, extra={"command_id": record.id})
+    return jsonify(command_id=record.id, status=status), 200
 
 
 @bp.post("/api/posts/<post_id>/photos/<photo_id>/revisions")
@@ -362,7 +378,14 @@ def revise(post_id: str, photo_id: str) -> Any:
         named={i: p.strip() for i, p in body.named.items()},
         requested_by=identity.user_id,
     )
-    envelope = _send(command, identity.username, "revision", post_id)
+    ports: Ports = web.ports()
+    with ports.unit() as unit:  # the request and who named a face, with the command
+        kept = unit.reports.for_post(post_id).get(photo_id, report)
+        namer = identity.user_id if command.named else None
+        unit.reports.put(domain.request_revision(kept, command.revision, namer))
+        envelope = unit.emit(command, actor=identity.username)
+        unit.commit()
+    logger.info("revision on post %s sent", post_id, extra={"command_id": envelope.id})
     return jsonify(command_id=envelope.id, revision=command.revision), 202
 
 

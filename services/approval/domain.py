@@ -52,6 +52,23 @@ class RerenderingError(ConflictError):
     code = "rerendering"
 
 
+class PhotoChangedError(ConflictError):
+    code = "photo_changed"
+
+
+class NamedFaceError(ForbiddenError):
+    code = "named_a_face"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the approver had in front of them for one photo: its revision and the
+    hash of its redacted image."""
+
+    revision: int
+    sha256: str
+
+
 @dataclass(frozen=True)
 class Transition:
     from_status: str | None
@@ -106,6 +123,9 @@ class PhotoReport:
     added_masks: tuple[Box, ...] = ()
     width: int = 0
     height: int = 0
+    # who named a face in this photo as a pupil (it may un-mask it): they may not
+    # also approve the post
+    named_by: tuple[str, ...] = ()
 
     @property
     def redacted(self) -> bool:
@@ -130,11 +150,20 @@ def newest(kept: PhotoReport | None, arrived: PhotoReport) -> PhotoReport:
     return replace(
         arrived,
         requested_revision=max(kept.requested_revision, arrived.requested_revision),
+        named_by=tuple(sorted({*kept.named_by, *arrived.named_by})),
     )
 
 
-def request_revision(report: PhotoReport, revision: int) -> PhotoReport:
-    return replace(report, requested_revision=max(report.requested_revision, revision))
+def request_revision(
+    report: PhotoReport, revision: int, named_by: str | None = None
+) -> PhotoReport:
+    """A revision is on its way; ``named_by`` named a face in it as a pupil."""
+    named = {*report.named_by, named_by} if named_by else set(report.named_by)
+    return replace(
+        report,
+        requested_revision=max(report.requested_revision, revision),
+        named_by=tuple(sorted(named)),
+    )
 
 
 # Two capitalised words in a row (the first not starting a sentence) look like a name.
@@ -260,10 +289,12 @@ def check_decision(
     reason: str,
     reports: dict[str, PhotoReport] | None = None,
     fits: Mapping[str, Fit] | None = None,
+    seen: Mapping[str, Seen] | None = None,
 ) -> None:
     """Raise unless this person may decide this post now (rejecting needs a reason;
-    approving waits for every photo's newest revision and needs the post to fit
-    every target account)."""
+    approving waits for every photo's newest revision, binds what the approver saw —
+    ``seen``: each photo's revision and image hash, when given — is refused to whoever
+    named a face in it, and needs the post to fit every target account)."""
     if not approve and not reason.strip():
         raise ReasonRequiredError("say why the post is rejected")
     if approver_id == post.author_id:
@@ -274,8 +305,33 @@ def check_decision(
         )
     if approve and any(r.rerendering for r in (reports or {}).values()):
         raise RerenderingError("a photo is being re-rendered; approve it once shown")
+    if approve and seen is not None:
+        check_seen(post, reports or {}, seen)
+    if approve and any(approver_id in r.named_by for r in (reports or {}).values()):
+        raise NamedFaceError(
+            "you named a face in this post as a pupil, so another approver must "
+            "check and approve it"
+        )
     if approve:
         check_fit(post, fits or {})
+
+
+def check_seen(
+    post: Post, reports: Mapping[str, PhotoReport], seen: Mapping[str, Seen]
+) -> None:
+    """The approver's view must be every photo's current rendering."""
+    for photo_id in post.photo_ids:
+        report, looked = reports.get(photo_id), seen.get(photo_id)
+        if (
+            report is None
+            or looked is None
+            or looked.revision != report.revision
+            or looked.sha256 != (report.sha256 or "")
+        ):
+            raise PhotoChangedError(
+                "a photo changed since you looked at it; look at the post again "
+                "before you approve it"
+            )
 
 
 def check_revision(post: Post, approver_id: str) -> None:
@@ -297,8 +353,9 @@ def decide(
     at: datetime,
     reports: dict[str, PhotoReport] | None = None,
     fits: Mapping[str, Fit] | None = None,
+    seen: Mapping[str, Seen] | None = None,
 ) -> Post:
-    check_decision(post, approver_id, approve, reason, reports, fits)
+    check_decision(post, approver_id, approve, reason, reports, fits, seen)
     decided = move(
         post,
         APPROVED if approve else REJECTED,

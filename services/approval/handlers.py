@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from services.approval import domain
 from services.approval.ports import DeliveryBoard, FitAnswers, PhotoReports, PostBook
 from shared import contracts
-from shared.errors import DomainError
+from shared.errors import ConcurrentUpdateError, DomainError, NotFoundError
 
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -173,6 +173,54 @@ def photo_refused(
     ]
 
 
+def decide(
+    command: contracts.RecordDecision,
+    *,
+    book: PostBook,
+    reports: PhotoReports,
+    fits: FitAnswers,
+    now: Clock,
+) -> list[contracts.Message]:
+    """Apply an approver's decision, or raise why not (a ``DomainError``): never by
+    its author, never on anything but the photos the approver saw (``seen``), never by
+    whoever named a face in it, never while an answer says it does not fit one of its
+    accounts. The post's version makes one of two concurrent decisions lose
+    (``ConcurrentUpdateError``). Returns the decision's results."""
+    post = book.get(command.post_id)
+    if post is None:
+        raise NotFoundError("no such post")
+    seen = {
+        photo_id: domain.Seen(s.revision, s.sha256)
+        for photo_id, s in command.seen.items()
+    }
+    post = domain.decide(
+        post,
+        command.approver_id,
+        command.approve,
+        command.reason,
+        now(),
+        reports.for_post(post.post_id),
+        fits.fits([post.post_id]).get(post.post_id, {}),
+        (seen or None) if command.approve else None,  # none given: an older release
+    )
+    book.save(post)
+    return _outcome(post, command, reports)
+
+
+def refused(
+    command: contracts.RecordDecision, school_id: str, error: DomainError
+) -> contracts.DecisionRefused:
+    """The trail's record of a decision that did not happen, and why."""
+    return contracts.DecisionRefused(
+        post_id=command.post_id,
+        school_id=school_id,
+        approver_id=command.approver_id,
+        approve=command.approve,
+        code=error.code,
+        reason=error.message,
+    )
+
+
 def record_decision(
     command: contracts.RecordDecision,
     *,
@@ -181,27 +229,27 @@ def record_decision(
     fits: FitAnswers,
     now: Clock,
 ) -> list[contracts.Message]:
-    """Approve or reject a post awaiting approval; never by its author, never while
-    an answer says it does not fit one of its accounts."""
+    """A decision from the bus: the API applies decisions itself and sends this as
+    the trail's record, so one the post already holds changes nothing; one sent by
+    an older release is applied now, or recorded as refused."""
     post = book.get(command.post_id)
     if post is None:
         logger.warning("decision for unknown post %s ignored", command.post_id)
         return []
-    if not domain.decided_by_this(post, command.approver_id, command.approve):
-        try:
-            post = domain.decide(
-                post,
-                command.approver_id,
-                command.approve,
-                command.reason,
-                now(),
-                reports.for_post(post.post_id),
-                fits.fits([post.post_id]).get(post.post_id, {}),
-            )
-        except DomainError as exc:
-            logger.warning("decision on post %s refused: %s", post.post_id, exc.code)
-            return []
-        book.save(post)
+    if domain.decided_by_this(post, command.approver_id, command.approve):
+        return []
+    try:
+        return decide(command, book=book, reports=reports, fits=fits, now=now)
+    except ConcurrentUpdateError:
+        raise  # retried: someone saved the post meanwhile
+    except DomainError as exc:
+        logger.warning("decision on post %s refused: %s", post.post_id, exc.code)
+        return [refused(command, post.school_id, exc)]
+
+
+def _outcome(
+    post: domain.Post, command: contracts.RecordDecision, reports: PhotoReports
+) -> list[contracts.Message]:
     if not command.approve:
         return [
             contracts.PostRejected(

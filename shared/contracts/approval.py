@@ -9,8 +9,16 @@ from pydantic import Field
 from shared.contracts.base import Command, Event, Message, Model
 
 
+class SeenPhoto(Model):
+    """What the approver had in front of them for one photo."""
+
+    revision: int = Field(ge=0)
+    sha256: str = Field(max_length=64)
+
+
 class RecordDecision(Command):
-    """An approver's approve/reject for a post; handled only by approval's worker."""
+    """An approver's approve/reject for a post. Approval's API applies it at once (the
+    record in the trail); its worker applies one sent by an older release."""
 
     TYPE: ClassVar[str] = "approval.record_decision"
     VERSION: ClassVar[int] = 1
@@ -20,6 +28,24 @@ class RecordDecision(Command):
     approve: bool
     reason: str = ""
     school_id: str | None = None  # lets a school's auditors see their decisions
+    # photo id -> the revision and redacted image hash the approver saw: an approval
+    # of anything else is refused ("the photo changed since you looked")
+    seen: dict[str, SeenPhoto] = {}
+
+
+class DecisionRefused(Event):
+    """An approve/reject that was refused: the post changed, someone decided first,
+    the approver named a face in it, ... The reason says which; nothing changed."""
+
+    TYPE: ClassVar[str] = "approval.decision_refused"
+    VERSION: ClassVar[int] = 1
+
+    post_id: str
+    school_id: str
+    approver_id: str
+    approve: bool
+    code: str
+    reason: str
 
 
 class ShownFace(Model):
@@ -102,6 +128,7 @@ class PostRecalled(Event):
 CONTRACTS: tuple[type[Message], ...] = (
     CheckFit,
     RecordDecision,
+    DecisionRefused,
     PostApproved,
     PostRejected,
     PostRecalled,
@@ -110,7 +137,9 @@ CONTRACTS: tuple[type[Message], ...] = (
 __all__ = [
     "ApprovedImage",
     "CheckFit",
+    "DecisionRefused",
     "FitImage",
+    "SeenPhoto",
     "PostRecalled",
     "ShownFace",
     "PostApproved",

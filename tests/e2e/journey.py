@@ -225,15 +225,15 @@ def run_journey(
         "POST",
         "approval",
         f"/api/posts/{post_id}/decision",
-        json={"approve": True, "reason": ""},
+        json=approval_of(post),
     )
     decided = approver.call(
         "POST",
         "approval",
         f"/api/posts/{post_id}/decision",
-        json={"approve": True, "reason": ""},
+        json=approval_of(post),
     )
-    assert decided.status_code == 202, decided.text
+    assert decided.status_code == 200, decided.text
 
     def published() -> Any:
         got = approver.call("GET", "approval", f"/api/posts/{post_id}")
@@ -311,3 +311,24 @@ def assert_journey(result: dict[str, Any]) -> None:
         "encodings kept by audit"
     )
     assert result["verify"].status_code == 200 and result["verify"].json()["ok"] is True
+
+
+def approval_of(post: dict[str, Any]) -> dict[str, Any]:
+    """An approval of exactly what ``post`` (GET /approval/api/posts/<id>) shows."""
+    seen = {
+        p["photo_id"]: {"revision": p["revision"], "sha256": p["sha256"]}
+        for p in post["photos"]
+    }
+    return {"approve": True, "reason": "", "seen": seen}
+
+
+def approve(approver: Any, post_id: str) -> Any:
+    """Look at the post as the approver, then approve what it shows."""
+    got = approver.call("GET", "approval", f"/api/posts/{post_id}")
+    assert got.ok, got.text
+    return approver.call(
+        "POST",
+        "approval",
+        f"/api/posts/{post_id}/decision",
+        json=approval_of(got.json()),
+    )

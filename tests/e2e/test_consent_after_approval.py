@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from safepost import embedded
-from tests.e2e.journey import SCHOOL, Staff, enrol_device, wait_for
+from tests.e2e.journey import SCHOOL, Staff, approve, enrol_device, wait_for
 
 CSV = (
     "pupil_id,forename,surname,class,social_media_consent,biometric_consent\n"
@@ -122,10 +122,8 @@ def _record(people: dict[str, Any], platform: str | None, status: str) -> None:
 
 
 def _approve(people: dict[str, Any], post_id: str) -> None:
-    decided = people["approver.oakfield"].call(
-        "POST", "approval", f"/api/posts/{post_id}/decision", json={"approve": True}
-    )
-    assert decided.status_code == 202, decided.text
+    decided = approve(people["approver.oakfield"], post_id)
+    assert decided.status_code == 200, decided.text
 
 
 def test_a_pupil_refused_on_one_targets_platform_is_masked_in_that_post(

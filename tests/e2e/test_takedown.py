@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from safepost import embedded
-from tests.e2e.journey import SCHOOL, Staff, enrol_device, wait_for
+from tests.e2e.journey import SCHOOL, Staff, approve, enrol_device, wait_for
 
 CSV = (
     "pupil_id,forename,surname,class,social_media_consent,biometric_consent\n"
@@ -81,10 +81,8 @@ def takedown_journey(
         return p if any(f.get("pupil_id") == "OB1" for f in faces) else None
 
     wait_for(shown, "the post to await approval showing OB1")
-    decided = approver.call(
-        "POST", "approval", f"/api/posts/{post_id}/decision", json={"approve": True}
-    )
-    assert decided.status_code == 202, decided.text
+    decided = approve(approver, post_id)
+    assert decided.status_code == 200, decided.text
 
     platforms = boxes.by_platform()
 

@@ -222,3 +222,15 @@ def delivery(
         at=datetime(2030, 1, 1, 10, minute, tzinfo=UTC),
         **kwargs,
     )
+
+
+def seen(rig: Rig, post_id: str = "p1") -> dict[str, dict[str, Any]]:
+    """What the post page shows of each photo, as an approval must name it."""
+    return {
+        photo_id: {"revision": r.revision, "sha256": r.sha256 or ""}
+        for photo_id, r in rig.reports.for_post(post_id).items()
+    }
+
+
+def sent(rig: Rig) -> list[contracts.Message]:
+    return [contracts.parse(e) for e in rig.bus.published]

@@ -192,3 +192,15 @@ def test_a_use_case_that_fails_half_way_keeps_none_of_its_writes(tmp_path):
     assert adapters.SqlPhotoReports(engine).for_post("p1") == {}
     assert bus.published == before
     assert db.outbox_pending(engine, adapters.outbox, 10) == []
+
+
+def test_who_named_a_face_is_kept_across_revisions(tmp_path):
+    reports = adapters.SqlPhotoReports(an_engine(tmp_path))
+    first = domain.PhotoReport("ph1", "p1", "redacted/p1/ph1.jpg", sha256="b" * 64)
+    reports.put(domain.request_revision(first, 1, named_by="u-coo"))
+    [kept] = reports.for_post("p1").values()
+    arrived = replace(first, revision=1, sha256="c" * 64)  # redaction's new rendering
+
+    reports.put(domain.newest(kept, arrived))
+
+    assert reports.for_post("p1")["ph1"].named_by == ("u-coo",)

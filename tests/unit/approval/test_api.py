@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.approval import domain
 from shared import auth, contracts
 from tests.unit.approval.builders import (
     APPROVER,
@@ -13,6 +14,9 @@ from tests.unit.approval.builders import (
     an_identity,
     awaiting,
     bearer,
+    redacted,
+    seen,
+    sent,
     submitted,
 )
 
@@ -27,6 +31,9 @@ ROUTES = [
 
 
 def decide(rig, body, identity=APPROVER, post_id="p1"):
+    """As the post page does: an approval names what it approves."""
+    if body.get("approve") is True and "seen" not in body:
+        body = {**body, "seen": seen(rig, post_id)}
     return rig.client().post(
         f"/api/posts/{post_id}/decision", json=body, headers=bearer(identity)
     )
@@ -114,19 +121,73 @@ def test_a_post_is_visible_to_its_author_and_the_schools_approvers_only():
     assert missing.status_code == 404
 
 
-def test_a_decision_is_sent_as_a_command_by_the_approver_and_answered_202():
+def test_a_decision_is_applied_at_once_and_recorded_with_what_was_seen():
+    rig = a_rig()
+    awaiting(rig)
+    looked = seen(rig)
+
+    res = decide(rig, {"approve": True, "seen": looked})
+
+    assert res.status_code == 200
+    assert res.get_json()["status"] == "approved"
+    assert rig.book.get("p1").status == domain.APPROVED
+    record, approved = rig.bus.published
+    assert record.id == res.get_json()["command_id"]
+    assert record.actor == approved.actor == "u-approver"
+    assert contracts.parse(record) == contracts.RecordDecision(
+        post_id="p1",
+        approver_id="u-approver",
+        approve=True,
+        school_id="north",
+        seen={k: contracts.SeenPhoto(**v) for k, v in looked.items()},
+    )
+    assert isinstance(contracts.parse(approved), contracts.PostApproved)
+
+
+def test_an_approval_of_a_photo_that_changed_since_it_was_seen_is_refused():
+    """The COO named a masked face (a new rendering shows it); an approver who last
+    saw it masked must not approve the new one unseen."""
+    rig = a_rig()
+    awaiting(rig)
+    looked = seen(rig)
+    rig.handle(  # re-rendered meanwhile (a face named: now shown)
+        redacted(masked=False).model_copy(update={"revision": 1, "sha256": "c" * 64})
+    )
+
+    res = decide(rig, {"approve": True, "seen": looked})
+
+    assert res.status_code == 409
+    assert res.get_json()["error"] == "photo_changed"
+    assert rig.book.get("p1").status == domain.AWAITING
+    [refusal] = sent(rig)
+    assert isinstance(refusal, contracts.DecisionRefused)
+    assert (refusal.code, refusal.approver_id) == ("photo_changed", "u-approver")
+
+
+def test_an_approval_must_say_what_it_approves():
     rig = a_rig()
     awaiting(rig)
 
-    res = decide(rig, {"approve": True})
+    res = decide(rig, {"approve": True, "seen": {}})
 
-    assert res.status_code == 202
-    [envelope] = rig.bus.published
-    assert envelope.id == res.get_json()["command_id"]
-    assert envelope.actor == "u-approver"
-    assert contracts.parse(envelope) == contracts.RecordDecision(
-        post_id="p1", approver_id="u-approver", approve=True, school_id="north"
-    )
+    assert res.status_code == 400
+    assert rig.book.get("p1").status == domain.AWAITING
+
+
+def test_of_two_decisions_at_once_one_wins_and_the_other_is_refused_with_409():
+    rig = a_rig()
+    awaiting(rig)
+
+    first = decide(rig, {"approve": True})
+    second = decide(rig, {"approve": False, "reason": "changed my mind"})
+
+    assert (first.status_code, second.status_code) == (200, 409)
+    assert rig.book.get("p1").status == domain.APPROVED
+    assert [type(m).__name__ for m in sent(rig)] == [
+        "RecordDecision",
+        "PostApproved",
+        "DecisionRefused",
+    ]
 
 
 def test_a_rejection_needs_a_reason():
@@ -137,7 +198,7 @@ def test_a_rejection_needs_a_reason():
 
     assert res.status_code == 400
     assert res.get_json()["error"] == "reason_required"
-    assert rig.bus.published == []
+    assert rig.bus.published == []  # refused before any decision was tried
 
 
 def test_a_decision_body_that_is_not_valid_is_a_400():
@@ -189,13 +250,13 @@ def test_a_cookie_session_needs_the_csrf_token_to_decide():
     without = client.post("/api/posts/p1/decision", json={"approve": True})
     with_token = client.post(
         "/api/posts/p1/decision",
-        json={"approve": True},
+        json={"approve": True, "seen": seen(rig)},
         headers={"X-CSRF-Token": auth.csrf_token(SECRET, APPROVER)},
     )
 
     assert without.status_code == 403
     assert without.get_json()["error"] == "csrf_failed"
-    assert with_token.status_code == 202
+    assert with_token.status_code == 200
 
 
 def test_the_queue_shows_posts_awaiting_approval_for_the_approvers_schools():

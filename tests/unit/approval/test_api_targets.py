@@ -19,6 +19,8 @@ from tests.unit.approval.builders import (
     decision,
     delivery,
     fit_checked,
+    seen,
+    sent,
 )
 
 TOO_LONG = "The caption is 312 characters with the footer; X allows 280."
@@ -29,6 +31,9 @@ PATHLIKE = re.compile(r"(?<![\w:/.])/(?:srv|var|tmp|home|data|opt)/")
 
 
 def decide(rig, body, identity=APPROVER, post_id="p1"):
+    """As the post page does: an approval names what it approves."""
+    if body.get("approve") is True and "seen" not in body:
+        body = {**body, "seen": seen(rig, post_id)}
     return rig.client().post(
         f"/api/posts/{post_id}/decision", json=body, headers=bearer(identity)
     )
@@ -96,7 +101,7 @@ def test_an_approval_is_refused_with_the_reasons_while_an_account_does_not_fit()
     assert body["reasons"] == [f"Trust X (x): {TOO_LONG}"]
     assert "never shortens a caption or crops a photo" in body["message"]
     assert TOO_LONG in body["message"]
-    assert rig.bus.published == []
+    assert [type(m).__name__ for m in sent(rig)] == ["DecisionRefused"]
 
 
 def test_the_post_can_still_be_rejected_for_the_teacher_to_change_it():
@@ -105,7 +110,7 @@ def test_the_post_can_still_be_rejected_for_the_teacher_to_change_it():
 
     res = decide(rig, {"approve": False, "reason": "Shorten the caption for X"})
 
-    assert res.status_code == 202
+    assert res.status_code == 200
 
 
 def test_an_approval_goes_through_once_every_account_fits():
@@ -114,7 +119,7 @@ def test_an_approval_goes_through_once_every_account_fits():
 
     res = decide(rig, {"approve": True})
 
-    assert res.status_code == 202
+    assert res.status_code == 200
 
 
 # -- what the approver sees ---------------------------------------------------------

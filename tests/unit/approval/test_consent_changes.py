@@ -77,12 +77,10 @@ def test_a_change_while_awaiting_approval_re_renders_the_photo_and_tells_the_app
     assert (notice.pupil_id, notice.stage) == ("P1", domain.AWAITING)
     assert notice.changes == ("social_media/facebook: withdrawn",)
     # The approver cannot approve the old rendering while the new one is made.
-    assert (
-        rig.handle(
-            contracts.RecordDecision(post_id="p1", approver_id=APPROVER, approve=True)
-        )
-        == []
+    [refusal] = rig.handle(
+        contracts.RecordDecision(post_id="p1", approver_id=APPROVER, approve=True)
     )
+    assert (type(refusal), refusal.code) == (contracts.DecisionRefused, "rerendering")
     assert rig.book.get("p1").status == domain.AWAITING
 
 

@@ -191,9 +191,10 @@ def test_a_post_that_does_not_fit_an_account_is_not_approved():
         fit_checked("p1", a_fit("newsroom"), a_fit("tweets", TOO_LONG, platform="x"))
     )
 
-    out = rig.handle(decision())
+    [refusal] = rig.handle(decision())
 
-    assert out == []
+    assert isinstance(refusal, contracts.DecisionRefused)
+    assert refusal.code == "does_not_fit"
     assert rig.book.get("p1").status == domain.AWAITING
 
 

@@ -117,7 +117,8 @@ def test_an_approval_publishes_the_redacted_images_only():
     assert post.history[-1].by == "u-approver"
 
 
-def test_a_redelivered_decision_returns_the_same_message_and_moves_nothing():
+def test_a_redelivered_decision_emits_nothing_again_and_moves_nothing():
+    """Its results left with the decision, in one transaction (the outbox)."""
     rig = a_rig()
     awaiting(rig)
     first = rig.handle(decision())
@@ -125,7 +126,8 @@ def test_a_redelivered_decision_returns_the_same_message_and_moves_nothing():
 
     again = rig.handle(decision())
 
-    assert again == first
+    assert [type(m) for m in first] == [contracts.PostApproved]
+    assert again == []
     assert rig.book.get("p1") == before
 
 
@@ -135,7 +137,7 @@ def test_an_author_cannot_approve_their_own_post():
 
     out = rig.handle(decision(approver="u-teacher"))
 
-    assert out == []
+    assert_refused(out, "own_post")
     assert rig.book.get("p1").status == domain.AWAITING
 
 
@@ -145,7 +147,7 @@ def test_a_rejection_without_a_reason_is_not_recorded():
 
     out = rig.handle(decision(approve=False, reason="  "))
 
-    assert out == []
+    assert_refused(out, "reason_required")
     assert rig.book.get("p1").status == domain.AWAITING
 
 
@@ -167,7 +169,7 @@ def test_a_decision_on_a_post_still_being_redacted_does_nothing():
 
     out = rig.handle(decision())
 
-    assert out == []
+    assert_refused(out, "not_awaiting_approval")
     assert rig.book.get("p1").status == domain.REDACTING
 
 
@@ -178,7 +180,7 @@ def test_a_second_approvers_late_decision_does_nothing():
 
     out = rig.handle(decision(approver="u-other", approve=False, reason="no"))
 
-    assert out == []
+    assert_refused(out, "not_awaiting_approval")
     assert rig.book.get("p1").status == domain.APPROVED
 
 
@@ -230,3 +232,10 @@ def published(account: str) -> contracts.PostPublished:
         target="folder",
         location=f"/x/{account}",
     )
+
+
+def assert_refused(out: list[contracts.Message], code: str) -> None:
+    """Nothing happened, and the trail says why (``approval.decision_refused``)."""
+    [refusal] = out
+    assert isinstance(refusal, contracts.DecisionRefused)
+    assert refusal.code == code

@@ -14,6 +14,7 @@ from tests.unit.approval.builders import (
     bearer,
     decision,
     redacted,
+    seen,
     submitted,
 )
 
@@ -63,7 +64,9 @@ def test_while_re_rendering_the_post_cannot_be_approved_but_can_be_rejected():
     rig.handle(command)
 
     approve = rig.client().post(
-        "/api/posts/p1/decision", json={"approve": True}, headers=bearer(APPROVER)
+        "/api/posts/p1/decision",
+        json={"approve": True, "seen": seen(rig)},
+        headers=bearer(APPROVER),
     )
     reject = rig.client().post(
         "/api/posts/p1/decision",
@@ -73,8 +76,9 @@ def test_while_re_rendering_the_post_cannot_be_approved_but_can_be_rejected():
 
     assert approve.status_code == 409
     assert approve.get_json()["error"] == "rerendering"
-    assert reject.status_code == 202
-    assert rig.handle(decision()) == []  # the worker refuses it too
+    assert reject.status_code == 200
+    [refusal] = rig.handle(decision())  # the worker refuses it too
+    assert isinstance(refusal, contracts.DecisionRefused)
 
 
 def test_the_newest_revision_arriving_allows_approval_of_exactly_it():
@@ -205,3 +209,38 @@ def test_caption_warnings_flag_two_capitalised_words_not_starting_a_sentence():
     ]
     assert domain.caption_warnings("Great fun at the fair today") == []
     assert domain.caption_warnings("Thanks to Mary Jane Watson") == ["Mary Jane Watson"]
+
+
+def approve_as(rig, identity):
+    return rig.client().post(
+        "/api/posts/p1/decision",
+        json={"approve": True, "seen": seen(rig)},
+        headers=bearer(identity),
+    )
+
+
+def test_whoever_named_a_face_cannot_also_approve_the_post_another_approver_can():
+    """Naming a masked face as a pupil may un-mask it on one person's word: a second
+    person must look and approve."""
+    rig = a_rig()
+    awaiting(rig)
+    coo = an_identity(("*", "approver"), user_id="u-coo")
+    assert revise(rig, {"named": {"0": "pupil-9"}}, identity=coo).status_code == 202
+    rig.handle(newer(1, sha256="d" * 64))  # face 0 now shown as pupil-9
+
+    by_namer = approve_as(rig, coo)
+    by_another = approve_as(rig, APPROVER)
+
+    assert by_namer.status_code == 403
+    assert by_namer.get_json()["error"] == "named_a_face"
+    assert by_another.status_code == 200
+    assert rig.book.get("p1").decided_by == APPROVER.user_id
+
+
+def test_adding_a_mask_alone_does_not_stop_the_same_approver_approving():
+    rig = a_rig()
+    awaiting(rig)
+    revise(rig, {"add_masks": [[10, 10, 40, 40]]})
+    rig.handle(newer(1))
+
+    assert approve_as(rig, APPROVER).status_code == 200

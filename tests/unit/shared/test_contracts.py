@@ -98,7 +98,18 @@ EXAMPLES: dict[type[contracts.Message], contracts.Message] = {
         effective_on=date(2025, 3, 3),
     ),
     contracts.RecordDecision: contracts.RecordDecision(
-        post_id="p1", approver_id="u2", approve=False, reason="blurry"
+        post_id="p1",
+        approver_id="u2",
+        approve=True,
+        seen={"ph1": contracts.SeenPhoto(revision=1, sha256="b" * 64)},
+    ),
+    contracts.DecisionRefused: contracts.DecisionRefused(
+        post_id="p1",
+        school_id="oak",
+        approver_id="u2",
+        approve=True,
+        code="photo_changed",
+        reason="a photo changed since you looked at it",
     ),
     contracts.ReviseRedaction: contracts.ReviseRedaction(
         photo_id="ph1",
