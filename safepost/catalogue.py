@@ -37,6 +37,8 @@ PEOPLE = (
     "  C -. a pupil's posts, from the browser .-> A",
     "  I -. accounts and my posts, from the browser .-> P & A",
 )
+# Senders that are not services: the portal (sign-in) tells the trail as "identity".
+OTHER_SENDERS = {"identity": (REPO / "safepost" / "portal.py",)}
 # Builds messages only to call its own handlers in-process (``safepost redact``).
 NOT_SENDING = {REPO / "services" / "redaction" / "offline.py"}
 
@@ -45,15 +47,20 @@ def senders() -> dict[str, list[str]]:
     """Message type -> the services whose code builds one (``contracts.X(...)``)."""
     by_name = {cls.__name__: cls.TYPE for cls in contracts.ALL}
     out: dict[str, list[str]] = {}
-    for spec in SPECS.values():
-        for path in sorted((REPO / "services" / spec.name).rglob("*.py")):
+    sources = {
+        **{
+            s.name: sorted((REPO / "services" / s.name).rglob("*.py"))
+            for s in SPECS.values()
+        },
+        **{name: list(paths) for name, paths in OTHER_SENDERS.items()},
+    }
+    for sender, paths in sources.items():
+        for path in paths:
             if path in NOT_SENDING:
                 continue
             for name in re.findall(r"contracts\.(\w+)\(", path.read_text()):
-                if name in by_name and spec.name not in out.setdefault(
-                    by_name[name], []
-                ):
-                    out[by_name[name]].append(spec.name)
+                if name in by_name and sender not in out.setdefault(by_name[name], []):
+                    out[by_name[name]].append(sender)
     return out
 
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import threading
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
@@ -26,53 +24,31 @@ from flask import (
     render_template,
     request,
 )
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel, Field
 
-from safepost.identity.store import UserStore
-from shared import auth, web
+from safepost.identity.store import USERNAME, UserStore
+from safepost.identity.throttle import Attempt, SqlThrottle, TooManyAttemptsError
+from shared import auth, contracts, web
+from shared.bus import KombuPublisher, Publisher
 from shared.config import Settings
-from shared.db import ping
-from shared.errors import DomainError, InvalidInputError, UnauthenticatedError
+from shared.db import SqlOutbox, outbox_add, outbox_table, ping, utcnow
+from shared.errors import InvalidInputError, UnauthenticatedError
+from shared.outbox import relay
 
 bp = Blueprint("portal", __name__, template_folder="templates")
 LOGIN_CSRF_COOKIE = "safepost_login_csrf"
-MAX_FAILURES = 10
-FAILURE_WINDOW = 15 * 60
-
-
-class TooManyAttemptsError(DomainError):
-    code = "too_many_attempts"
-    status = 429
-
-
-class Throttle:
-    """At most MAX_FAILURES failed sign-ins per username per window, per process."""
-
-    def __init__(self) -> None:
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def check(self, username: str) -> None:
-        with self._lock:
-            recent = self._failures[username]
-            while recent and recent[0] < time.monotonic() - FAILURE_WINDOW:
-                recent.popleft()
-            if len(recent) >= MAX_FAILURES:
-                raise TooManyAttemptsError("too many failed sign-ins; wait 15 minutes")
-
-    def failed(self, username: str) -> None:
-        with self._lock:
-            self._failures[username].append(time.monotonic())
-
-    def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(username, None)
+KNOWN_BROWSER_COOKIE = "safepost_known_browser"
+KNOWN_BROWSER_DAYS = 90
+_outbox = outbox_table(sa.MetaData())
 
 
 @dataclass(frozen=True)
 class Ports:
     users: UserStore
-    throttle: Throttle
+    throttle: SqlThrottle
+    outbox: SqlOutbox  # what the portal tells the trail (failed sign-ins)
+    publisher: Publisher | None = None
 
 
 class TokenRequest(BaseModel):
@@ -80,15 +56,73 @@ class TokenRequest(BaseModel):
     password: str = Field(min_length=1, max_length=200)
 
 
-def _sign_in(username: str, password: str) -> auth.Identity:
+def _sign_in(username: str, password: str, via: str) -> auth.Identity:
+    """Check the password, unless this browser, account or address must wait; every
+    refusal goes to the trail."""
     ports: Ports = web.ports()
-    ports.throttle.check(username)
+    attempt = Attempt(username, request.remote_addr or "?", _known_browser(username))
+    try:
+        ports.throttle.check(attempt)
+    except TooManyAttemptsError:
+        _tell_trail(ports, attempt, "throttled", via)
+        raise
     identity = ports.users.authenticate(username, password)
     if identity is None:
-        ports.throttle.failed(username)
+        ports.throttle.failed(attempt)
+        _tell_trail(ports, attempt, "wrong", via)
         raise UnauthenticatedError("wrong username or password")
-    ports.throttle.succeeded(username)
+    ports.throttle.succeeded(attempt)
+    g.known_browser = attempt.device or secrets.token_urlsafe(12)
     return identity
+
+
+def _known_browser(username: str) -> str | None:
+    """This browser's id if it signed in to ``username`` before (a signed cookie)."""
+    raw = request.cookies.get(KNOWN_BROWSER_COOKIE)
+    if not raw:
+        return None
+    signer = URLSafeTimedSerializer(
+        current_app.config["SAFEPOST_SECRET_KEY"], salt="known-browser"
+    )
+    try:
+        seen = signer.loads(raw, max_age=KNOWN_BROWSER_DAYS * 86400)
+    except BadSignature:
+        return None
+    if not isinstance(seen, dict) or seen.get("u") != username:
+        return None
+    device = seen.get("d")
+    return device if isinstance(device, str) else None
+
+
+def _remember_browser(response: Any, username: str) -> None:
+    signer = URLSafeTimedSerializer(
+        current_app.config["SAFEPOST_SECRET_KEY"], salt="known-browser"
+    )
+    response.set_cookie(
+        KNOWN_BROWSER_COOKIE,
+        signer.dumps({"u": username, "d": g.known_browser}),
+        httponly=True,
+        samesite="Strict",
+        secure=current_app.config["SAFEPOST_SECURE_COOKIES"],
+        max_age=KNOWN_BROWSER_DAYS * 86400,
+    )
+
+
+def _tell_trail(ports: Ports, attempt: Attempt, reason: str, via: str) -> None:
+    """``identity.sign_in_failed`` through the outbox (sent now if the broker takes
+    it, else with the next one)."""
+    typed = attempt.username if USERNAME.match(attempt.username) else "(not a username)"
+    event = contracts.seal(
+        contracts.SignInFailed(
+            username=typed, address=attempt.address[:64], reason=reason, via=via
+        ),
+        producer="identity",
+        actor=typed,
+    )
+    with ports.users.engine.begin() as conn:
+        outbox_add(conn, ports.outbox.table, [event], utcnow())
+    if ports.publisher is not None:
+        relay(ports.outbox, ports.publisher)
 
 
 def _safe_next(target: str | None) -> str:
@@ -148,15 +182,15 @@ def login() -> Any:
             next=next_url,
             error="Your sign-in form expired; please try again.",
         ), 400
+    username = request.form.get("username", "").strip().lower()[:80]
     try:
-        identity = _sign_in(
-            request.form.get("username", "").strip().lower(),
-            request.form.get("password", ""),
-        )
+        identity = _sign_in(username, request.form.get("password", ""), "page")
     except (UnauthenticatedError, TooManyAttemptsError) as exc:
-        return render_template(
+        page = render_template(
             "portal/login.html", login_csrf=expected, next=next_url, error=exc.message
-        ), exc.status
+        )
+        headers = {"Retry-After": str(getattr(exc, "retry_after", 0))}
+        return page, exc.status, headers if exc.status == 429 else {}
     token = auth.issue_token(current_app.config["SAFEPOST_SECRET_KEY"], identity)
     response = redirect(next_url)
     response.set_cookie(
@@ -169,6 +203,7 @@ def login() -> Any:
         max_age=auth.SESSION_SECONDS,
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE)
+    _remember_browser(response, username)
     return response
 
 
@@ -185,7 +220,11 @@ def logout() -> Any:
 def api_token() -> Any:
     """Exchange a username and password for a bearer token for the API."""
     body = TokenRequest.model_validate(web.json_body())
-    identity = _sign_in(body.username.strip().lower(), body.password)
+    try:
+        identity = _sign_in(body.username.strip().lower(), body.password, "api")
+    except TooManyAttemptsError as exc:
+        answer = jsonify(exc.to_json())
+        return answer, 429, {"Retry-After": str(exc.retry_after)}
     token = auth.issue_token(
         current_app.config["SAFEPOST_SECRET_KEY"], identity, kind="api"
     )
@@ -205,7 +244,13 @@ def me() -> Any:
 
 
 def real_ports(settings: Settings) -> Ports:
-    return Ports(users=UserStore.open(settings.database_url), throttle=Throttle())
+    users = UserStore.open(settings.database_url)
+    return Ports(
+        users=users,
+        throttle=SqlThrottle(users.engine),
+        outbox=SqlOutbox(users.engine, _outbox, utcnow),
+        publisher=KombuPublisher(settings.amqp_url),
+    )
 
 
 def create_app(ports: Ports | None = None, settings: Settings | None = None) -> Flask:
@@ -228,4 +273,4 @@ def _roles_of() -> set[str]:
     return {r for _, r in identity.roles} if identity else set()
 
 
-__all__ = ["InvalidInputError", "Ports", "Throttle", "create_app", "real_ports"]
+__all__ = ["InvalidInputError", "Ports", "create_app", "real_ports"]

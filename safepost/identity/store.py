@@ -47,6 +47,27 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing")
 
 
+MIN_STRENGTH = 3  # zxcvbn's score, 0-4: 3 is "safely unguessable" online and offline
+
+
+def check_password(password: str, personal: tuple[str, ...] = ()) -> None:
+    """Local (break-glass) passwords: long, and not common or guessable — judged by
+    zxcvbn against its shipped lists of common passwords, words and names, and this
+    account's own username and name."""
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInputError(f"passwords need at least {MIN_PASSWORD} characters")
+    from zxcvbn import zxcvbn
+
+    verdict = zxcvbn(password[:100], user_inputs=[p for p in personal if p])
+    if verdict["score"] < MIN_STRENGTH:
+        feedback = verdict.get("feedback") or {}
+        why = feedback.get("warning") or "it is too easy to guess"
+        hint = " ".join(feedback.get("suggestions") or [])
+        raise InvalidInputError(
+            f"choose a stronger password: {why.rstrip('.')}. {hint}".strip()
+        )
+
+
 @dataclass(frozen=True)
 class RoleGrant:
     school: str
@@ -82,10 +103,7 @@ class UserStore:
             raise InvalidInputError(
                 "usernames are lower-case letters, digits and . _ -"
             )
-        if len(password) < MIN_PASSWORD:
-            raise InvalidInputError(
-                f"passwords need at least {MIN_PASSWORD} characters"
-            )
+        check_password(password, (username, display_name))
         user_id = str(uuid.uuid4())
         with self.engine.begin() as conn:
             if conn.execute(
@@ -128,10 +146,7 @@ class UserStore:
                 )
 
     def set_password(self, username: str, password: str) -> None:
-        if len(password) < MIN_PASSWORD:
-            raise InvalidInputError(
-                f"passwords need at least {MIN_PASSWORD} characters"
-            )
+        check_password(password, (username,))
         with self.engine.begin() as conn:
             user_id = self._user_id(conn, username)
             conn.execute(

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.contracts import approval, consent, intake, publishing, redaction
+from shared.contracts import (
+    approval,
+    consent,
+    identity,
+    intake,
+    publishing,
+    redaction,
+)
 from shared.contracts.approval import *  # noqa: F403
 from shared.contracts.base import (
     Command,
@@ -20,12 +27,13 @@ from shared.contracts.base import (
     seal,
 )
 from shared.contracts.consent import *  # noqa: F403
+from shared.contracts.identity import *  # noqa: F403
 from shared.contracts.intake import *  # noqa: F403
 from shared.contracts.publishing import *  # noqa: F403
 from shared.contracts.redaction import *  # noqa: F403
 
 # One module per producing service; each lists its messages in CONTRACTS.
-PRODUCERS = (intake, redaction, consent, approval, publishing)
+PRODUCERS = (intake, redaction, consent, approval, publishing, identity)
 ALL: tuple[type[Message], ...] = tuple(c for m in PRODUCERS for c in m.CONTRACTS)
 
 _REGISTRY: dict[tuple[str, int], type[Message]] = {(m.TYPE, m.VERSION): m for m in ALL}

@@ -103,6 +103,9 @@ EXAMPLES: dict[type[contracts.Message], contracts.Message] = {
         approve=True,
         seen={"ph1": contracts.SeenPhoto(revision=1, sha256="b" * 64)},
     ),
+    contracts.SignInFailed: contracts.SignInFailed(
+        username="teacher.oakfield", address="10.0.0.7", reason="wrong", via="page"
+    ),
     contracts.DecisionRefused: contracts.DecisionRefused(
         post_id="p1",
         school_id="oak",
