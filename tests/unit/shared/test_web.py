@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -230,3 +231,27 @@ def test_a_dependency_that_is_away_answers_503_with_retry_after_not_500(
     assert res.get_json()["error"] == "unavailable"
     assert "try again" in res.get_json()["message"]
     assert "connection refused" not in res.get_data(as_text=True)
+
+
+def test_every_answer_forbids_foreign_scripts_framing_and_caching(
+    client: FlaskClient,
+) -> None:
+    res = client.get("/conflict")
+
+    csp = res.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "object-src 'none'" in csp and "'unsafe-inline'" not in csp.split(";")[1]
+    assert res.headers["Cache-Control"] == "no-store"
+    assert "microphone=()" in res.headers["Permissions-Policy"]
+    assert "Strict-Transport-Security" not in res.headers  # plain http (embedded)
+
+
+def test_a_pages_own_scripts_carry_the_nonce_its_policy_allows(tmp_path: Path) -> None:
+    from safepost import embedded
+
+    system = embedded.build(tmp_path)
+    page = system.apps["identity"].test_client().get("/login")
+
+    nonce = page.headers["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
+    html = page.get_data(as_text=True)
+    assert html.count("<script") == html.count(f'nonce="{nonce}"') >= 1
