@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Generic, TypeVar
 
-from shared import bus, contracts, logs, metrics
+from shared import bus, contracts, failures, logs, metrics
 from shared.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,6 @@ def run(spec: ServiceSpec[Any]) -> None:
     settings = Settings.from_env(spec.name)
     logs.configure(spec.name, settings.log_level)
     metrics.start_worker_server(metrics.port_from_env())
-    ports = spec.make_ports(settings)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -95,6 +94,9 @@ def run(spec: ServiceSpec[Any]) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    ports = ports_when_ready(spec, settings, stop)
+    if ports is None:
+        return
     worker = spec.build_worker(settings, ports)
     threads = [
         threading.Thread(
@@ -121,6 +123,31 @@ def run(spec: ServiceSpec[Any]) -> None:
         stop.set()
         for thread in threads:
             thread.join(timeout=TASK_JOIN_SECONDS)
+
+
+def ports_when_ready(
+    spec: ServiceSpec[P], settings: Settings, stop: threading.Event
+) -> P | None:
+    """The service's ports, waiting (1 s, doubling to 30 s) while a dependency it
+    opens at start — its database (migrations), its buckets — is away, instead of
+    exiting and leaving the restart to the supervisor; None if asked to stop first.
+    A bad setting still fails at once."""
+    delay = 1.0
+    while True:
+        try:
+            return spec.make_ports(settings)
+        except Exception as exc:  # the start-up loop is the one place for this
+            if failures.classify(exc) is not failures.Failure.TRANSIENT:
+                raise
+            logger.warning(
+                "%s cannot start yet: %s is unavailable; retrying in %.0f s",
+                spec.name,
+                type(exc).__name__,
+                delay,
+            )
+        if stop.wait(delay):
+            return None
+        delay = min(delay * 2, 30.0)
 
 
 def consumers(

@@ -55,3 +55,51 @@ def test_a_spec_whose_handlers_disagree_with_what_it_declares_is_refused(tmp_pat
 
     with pytest.raises(RuntimeError, match="disagree"):
         wrong.build_worker(settings, spec.make_ports(settings))
+
+
+def test_a_worker_waits_for_a_database_that_is_away_at_start_instead_of_exiting(
+    tmp_path,
+):
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    from shared.runner import ServiceSpec, ports_when_ready
+
+    tries: list[int] = []
+
+    def make_ports(settings: Settings) -> str:
+        tries.append(1)
+        if len(tries) < 3:
+            raise OperationalError("connect", {}, Exception("connection refused"))
+        return "ports"
+
+    spec = ServiceSpec(name="approval", make_ports=make_ports)
+    settings = Settings.from_env("approval", {"SAFEPOST_DATA_DIR": str(tmp_path)})
+
+    assert ports_when_ready(spec, settings, threading.Event()) == "ports"
+    assert len(tries) == 3
+
+
+def test_a_bad_setting_at_start_still_fails_at_once_and_a_stop_ends_the_wait(tmp_path):
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    from shared.runner import ServiceSpec, ports_when_ready
+
+    settings = Settings.from_env("approval", {"SAFEPOST_DATA_DIR": str(tmp_path)})
+
+    def misconfigured(settings: Settings) -> str:
+        raise ValueError("S3_ENDPOINT is not a URL")
+
+    def away(settings: Settings) -> str:
+        raise OperationalError("connect", {}, Exception("connection refused"))
+
+    with pytest.raises(ValueError):
+        ports_when_ready(
+            ServiceSpec("approval", misconfigured), settings, threading.Event()
+        )
+    stop = threading.Event()
+    stop.set()
+    assert ports_when_ready(ServiceSpec("approval", away), settings, stop) is None
