@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 export SAFEPOST_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: install run test test-unit test-integration test-e2e check fmt lint typecheck \
+.PHONY: install run test test-unit test-integration test-e2e test-faults check fmt lint typecheck \
         imports schemas bench replay-dlq dlq up down clean system-packages
 
 install: $(STAMP)
@@ -53,6 +53,11 @@ test-integration: install
 
 test-e2e: install system-packages
 	$(BIN)/pytest tests/e2e -q
+
+# Issue 15 §1: N posts (FAULTS_POSTS, default 200) while the broker, the database, S3
+# and every worker fail; private RabbitMQ/PostgreSQL instances (docs/faults.md).
+test-faults: install
+	$(BIN)/pytest tests/faults -q -s -p no:cacheprovider
 
 check: install
 	$(BIN)/ruff check .
