@@ -1,17 +1,19 @@
-"""SQL implementation of the audit trail: an append-only, hash-chained table."""
+"""SQL implementation of the audit trail: an append-only, hash-chained table, and
+audit's unit of work on it."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from services.audit import domain
 from services.audit.domain import Entry, Query, Record
-from shared.db import UtcDateTime
+from shared.db import Repository, UtcDateTime
 
 metadata = sa.MetaData()
 
@@ -42,14 +44,15 @@ _CHAIN_LOCK = "SELECT pg_advisory_xact_lock(hashtext('safepost-audit-chain'))"
 _BATCH = 1000
 
 
-class SqlAuditTrail:
-    """AuditJournal and AuditLog on one table; appends are serialised per database."""
+class SqlAuditTrail(Repository):
+    """AuditJournal and AuditLog on one table; appends are serialised per database.
+    On a unit of work's connection (the journal) or on the engine (the log's reads)."""
 
-    def __init__(self, engine: Engine):
-        self.engine = engine
+    def __init__(self, bind: Engine | Connection):
+        super().__init__(bind)
 
     def append(self, entry: Entry) -> bool:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             _lock_chain(conn)
             c = audit_records.c
             if conn.execute(
@@ -72,7 +75,7 @@ class SqlAuditTrail:
             .order_by(c.seq)
             .limit(query.limit)
         )
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             return [_record(row._mapping) for row in conn.execute(stmt)]
 
     def chain(self) -> Iterator[Record]:
@@ -89,9 +92,58 @@ def _lock_chain(conn: Connection) -> None:
     """Take the chain's write lock for this transaction (one appender at a time)."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text(_CHAIN_LOCK))
-    elif conn.dialect.name == "sqlite":
+    elif conn.dialect.name == "sqlite" and not _sqlite_writing(conn):
         # pysqlite would begin lazily at the INSERT, after we read the head.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_writing(conn: Connection) -> bool:
+    """Whether pysqlite already began (it does at the first write, which already
+    holds SQLite's write lock for the rest of the transaction)."""
+    return bool(conn.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
+
+
+class AuditUnit:
+    """Audit's unit of work: the journal on one connection and transaction. Nothing is
+    kept until ``commit``; leaving the block without it rolls back. No outbox: audit
+    sends nothing (``ports.Unit`` has no ``emit``). One per use case run."""
+
+    journal: SqlAuditTrail
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._conn: Connection | None = None
+        self._committed = False
+
+    def __enter__(self) -> Self:
+        if self._conn is not None:
+            raise RuntimeError("a unit of work is not re-entrant")
+        self._conn = self.engine.connect()
+        self._conn.begin()
+        self._committed = False
+        self.journal = SqlAuditTrail(self._conn)
+        return self
+
+    def commit(self) -> None:
+        if self._conn is None:
+            raise RuntimeError("use the unit of work inside `with`")
+        self._conn.commit()
+        self._committed = True
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if not self._committed:
+                conn.rollback()
+        finally:
+            conn.close()
 
 
 def _conditions(query: Query) -> list[Any]:

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from services.audit import adapters, handlers
-from services.audit.ports import AuditJournal, AuditLog
+from services.audit.ports import AuditLog, Unit
 from shared import contracts, db
 from shared.bus import HandlerMap
 from shared.config import Settings
@@ -29,8 +29,8 @@ EnvelopeHandler = Callable[[contracts.Envelope], Sequence[contracts.Message]]
 
 @dataclass(frozen=True)
 class Ports:
-    journal: AuditJournal
-    log: AuditLog
+    log: AuditLog  # the read side (the pages, the export, verify)
+    unit: Callable[[], Unit]  # a fresh unit of work per envelope: the journal
     clock: Callable[[], datetime] = contracts.now
     ping: Callable[[], None] = lambda: None
 
@@ -38,8 +38,11 @@ class Ports:
 def real_ports(settings: Settings) -> Ports:
     engine = db.make_engine(settings.database_url)
     db.migrate(engine, MIGRATIONS)
-    trail = adapters.SqlAuditTrail(engine)
-    return Ports(journal=trail, log=trail, ping=partial(db.ping, engine))
+    return Ports(
+        log=adapters.SqlAuditTrail(engine),
+        unit=partial(adapters.AuditUnit, engine),
+        ping=partial(db.ping, engine),
+    )
 
 
 def handler_map(ports: Ports) -> HandlerMap:
@@ -48,7 +51,16 @@ def handler_map(ports: Ports) -> HandlerMap:
 
 
 def envelope_handler(ports: Ports) -> EnvelopeHandler:
-    return partial(handlers.record_envelope, journal=ports.journal, clock=ports.clock)
+    """The use case for every envelope, in its own unit of work: the record is
+    committed before the worker acknowledges the message. Returns no messages."""
+
+    def handle(envelope: contracts.Envelope) -> Sequence[contracts.Message]:
+        with ports.unit() as unit:
+            handlers.record_envelope(envelope, journal=unit.journal, clock=ports.clock)
+            unit.commit()
+        return []
+
+    return handle
 
 
 def ready_checks(ports: Ports) -> dict[str, Callable[[], None]]:

@@ -1,4 +1,9 @@
-"""Audit's handler: keep every message that crosses the bus, once, in the chain."""
+"""Audit's use case: keep every message that crosses the bus, once, in the chain.
+
+It runs in audit's unit of work (``bootstrap.envelope_handler``): the record is
+committed before the worker acknowledges the message, so a message is never lost, and
+a redelivery records nothing twice. Audit emits nothing, so its unit has no outbox.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,11 @@ def record_envelope(
     *,
     journal: AuditJournal,
     clock: Callable[[], datetime],
-) -> list[contracts.Message]:
+) -> bool:
     """Record the message (ids, producer, actor, times, data without biometric fields)
-    once per message id, whatever its type; audit sends nothing."""
-    journal.append(
+    once per message id, whatever its type; False if it was already recorded. Audit
+    sends nothing."""
+    return journal.append(
         domain.entry_for(
             message_id=envelope.id,
             type=envelope.type,
@@ -32,4 +38,3 @@ def record_envelope(
             data=contracts.scrub(envelope),
         )
     )
-    return []

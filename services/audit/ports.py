@@ -1,9 +1,10 @@
-"""Ports the audit handler and views need."""
+"""Ports the audit use case and views need."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 from services.audit.domain import Entry, Query, Record
 
@@ -22,3 +23,23 @@ class AuditLog(Protocol):
 
     def chain(self) -> Iterator[Record]:
         """Every record in seq order (streamed), for verification."""
+
+
+class Unit(Protocol):
+    """Audit's unit of work: the journal on one transaction, committed before the
+    message is acknowledged. No outbox and no ``emit``: audit sends nothing, so a use
+    case that tried to would not type-check (give audit an outbox first)."""
+
+    @property
+    def journal(self) -> AuditJournal: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...

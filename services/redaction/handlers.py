@@ -1,4 +1,15 @@
-"""Redaction's handlers: find faces and text, then mask all that is not shown."""
+"""Redaction's use cases: find faces and text, then mask all that is not shown;
+close a post; delete originals past their retention.
+
+Each runs in one unit of work (``bootstrap.handler_map``: ``transaction(ports.unit,
+...)``): its record changes and the messages it returns commit together, and the
+messages leave only through redaction's outbox. The blob stores (S3 or a folder) are
+outside that transaction, so a use case that writes blobs writes them *first*, under
+keys derived from what it is asked (post, photo, revision), and only then commits the
+record and the outbox: a crash or a refused commit in between leaves at most a blob no
+record points to, and the retry writes the same keys again (see ``redact_photo`` and
+``delete_due_originals``).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +21,14 @@ from datetime import datetime
 
 import numpy as np
 
-from services.redaction import domain, imaging
+from services.redaction import domain, imaging, messages
 from services.redaction.ports import (
     FaceDetector,
     FaceEncoder,
     PhotoRecords,
     Retention,
     TextReader,
+    Unit,
 )
 from shared import contracts
 from shared.errors import ConflictError, NotFoundError
@@ -59,6 +71,11 @@ def detect_faces(
 
     Boxes are stored once; a redelivery re-encodes the stored boxes and reads the
     same text again, so consent gets the same faces and texts with the same indices.
+    In a unit of work the post is all or nothing: a photo that fails (not a refusal:
+    an error, e.g. its original unreadable for now) keeps none of the post's records,
+    and the retry detects every photo again. The transaction stays open while the
+    post's photos are analysed (on SQLite, the embedded mode, it holds the write lock
+    from the first new record to the commit: the sweep waits for it).
     """
     return [
         _detect_photo(
@@ -88,21 +105,23 @@ def _detect_photo(
 ) -> contracts.Message:
     record = records.find(photo.photo_id)
     if record is not None and record.refusal is not None:
-        return _refused(record, record.refusal)
+        return messages.refused(record, record.refusal)
     try:
         image = imaging.decode(originals.get(photo.original_key), limits)
     except domain.PhotoRefusedError as exc:
         logger.info("photo %s refused: %s", photo.photo_id, exc.reason)
         refusal = domain.Refusal(exc.reason, exc.detail)
-        record = records.add(replace(_new_record(event, photo), refusal=refusal))
-        return _refused(record, record.refusal or refusal)
+        record = records.add(
+            replace(messages.new_record(event, photo), refusal=refusal)
+        )
+        return messages.refused(record, record.refusal or refusal)
     rgb = imaging.pixels(image)
     del image
     if record is None:
         found = analyse(rgb, detector, reader)
         record = records.add(
             replace(
-                _new_record(event, photo),
+                messages.new_record(event, photo),
                 width=rgb.shape[1],
                 height=rgb.shape[0],
                 faces=tuple(
@@ -117,7 +136,7 @@ def _detect_photo(
     else:
         texts = (reader.read(rgb) or []) if record.texts else []
     if record.refusal is not None:
-        return _refused(record, record.refusal)
+        return messages.refused(record, record.refusal)
     if record.ocr != domain.OCR_OK:
         logger.error("photo %s: OCR unavailable, text not checked", record.photo_id)
     logger.info(
@@ -136,32 +155,7 @@ def _detected(
     texts: list[tuple[domain.Box, str]],
 ) -> contracts.FacesDetected:
     encodings = encoder.encode(rgb, [face.box for face in record.faces])
-    # The stored regions decide the indices; text is sent only where it was re-read
-    # in the same place (a region without its words is masked: no decision).
-    words = dict(texts)
-    return contracts.FacesDetected(
-        photo_id=record.photo_id,
-        post_id=record.post_id,
-        school_id=record.school_id,
-        purpose=record.purpose,
-        accounts=list(record.platforms),
-        publish_on=record.publish_on,
-        width=record.width,
-        height=record.height,
-        faces=[
-            contracts.DetectedFace(
-                index=f.index, box=f.box, score=f.score, encoding=enc
-            )
-            for f, enc in zip(record.faces, encodings, strict=True)
-        ],
-        texts=[
-            contracts.DetectedText(index=i, box=box, text=words[box])
-            for i, box in enumerate(record.texts)
-            if box in words
-        ],
-        named=dict(record.named),
-        revision=record.revision,
-    )
+    return messages.detected(record, encodings, texts)
 
 
 def redact_photo(
@@ -176,18 +170,24 @@ def redact_photo(
     """Mask every face whose decision is not ``show`` (no decision: masked), every
     pupil's name and every undecided text, and the approver's extra masks, at full
     resolution; then resize, strip all metadata, store the copy and the preview.
-    Already done for this revision: same answer. An older revision: nothing."""
+    Already done for this revision: same answer. An older revision: nothing.
+
+    The copy and the preview are stored before the record (the blob stores are not in
+    the transaction), under keys fixed by post, photo and revision: if the record or
+    the outbox cannot be committed after the blobs are written, the retry renders the
+    same revision again and overwrites the same keys, and no record or message ever
+    names a blob that is not there."""
     record = records.find(event.photo_id)
     if record is None:
         raise UnknownPhotoError(f"no detection stored for photo {event.photo_id}")
     if record.refusal is not None:
-        return [_refused(record, record.refusal)]
+        return [messages.refused(record, record.refusal)]
     if event.revision < record.revision:
         logger.info("photo %s: decision for old revision ignored", record.photo_id)
         return []
     done = record.redaction
     if done is not None and done.revision == event.revision:
-        return [_redacted(record, done)]
+        return [messages.redacted(record, done)]
     if record.original_deleted:
         logger.warning("photo %s: original already deleted", record.photo_id)
         return []
@@ -246,7 +246,7 @@ def redact_photo(
         len(faces),
         sum(t.masked for t in texts),
     )
-    return [_redacted(record, redaction)]
+    return [messages.redacted(record, redaction)]
 
 
 def revise_redaction(
@@ -313,94 +313,37 @@ def close_post(
 
 
 def delete_due_originals(
+    unit: Callable[[], Unit],
     *,
     originals: BlobStore,
-    retention: Retention,
     now: datetime,
     retention_days: int,
-    publish: Callable[[str, contracts.Message], None],
+    producer: str,
 ) -> int:
-    """Delete every original past its retention; each deletion is announced (with a
-    stable id, so a retry after a crash is recognised) before it is marked done."""
+    """Delete every original past its retention; how many were deleted.
+
+    Each deletion is its own use case: the original is deleted from the store first
+    (outside any transaction), then, in one unit of work, marked deleted and announced
+    (``OriginalDeleted`` with an id derived from the photo, so a retry after a crash
+    between the two sends the same message once). Marking or announcing before the
+    deletion could claim a deletion that never happened; deleting again is harmless.
+    """
+    with unit() as reading:
+        due = reading.retention.due(now, retention_days)
     deleted = 0
-    for record in retention.due(now, retention_days):
+    for record in due:
         if not domain.original_due(record, now, retention_days) or not record.closed:
             continue
         originals.delete(record.original_key)
-        publish(
-            f"original-deleted:{record.photo_id}",
-            contracts.OriginalDeleted(
-                photo_id=record.photo_id,
-                post_id=record.post_id,
-                school_id=record.school_id,
-                original_key=record.original_key,
-                reason=record.closed.reason,
-                closed_on=record.closed.at.date(),
-                retention_days=retention_days,
-            ),
-        )
-        retention.mark_deleted(record.photo_id)
+        with unit() as work:
+            work.retention.mark_deleted(record.photo_id)
+            work.emit(
+                messages.original_deleted(record, record.closed, retention_days),
+                message_id=contracts.deterministic_id(
+                    producer, f"original-deleted:{record.photo_id}"
+                ),
+            )
+            work.commit()
         deleted += 1
         logger.info("original of photo %s deleted", record.photo_id)
     return deleted
-
-
-def _new_record(
-    event: contracts.PostSubmitted, photo: contracts.PhotoRef
-) -> domain.PhotoRecord:
-    return domain.PhotoRecord(
-        photo_id=photo.photo_id,
-        post_id=event.post_id,
-        school_id=event.school_id,
-        original_key=photo.original_key,
-        purpose=event.purpose,
-        platforms=tuple(event.accounts),
-        publish_on=event.publish_on,
-    )
-
-
-def _refused(
-    record: domain.PhotoRecord, refusal: domain.Refusal
-) -> contracts.PhotoRefused:
-    return contracts.PhotoRefused(
-        photo_id=record.photo_id,
-        post_id=record.post_id,
-        school_id=record.school_id,
-        reason=refusal.reason,
-        detail=refusal.detail,
-    )
-
-
-def _redacted(
-    record: domain.PhotoRecord, redaction: domain.Redaction
-) -> contracts.PhotoRedacted:
-    return contracts.PhotoRedacted(
-        photo_id=record.photo_id,
-        post_id=record.post_id,
-        school_id=record.school_id,
-        redacted_key=redaction.redacted_key,
-        preview_key=redaction.preview_key,
-        sha256=redaction.sha256,
-        width=redaction.width,
-        height=redaction.height,
-        faces=[
-            contracts.FaceReport(
-                index=o.index,
-                box=o.box,
-                masked=o.masked,
-                reason=o.reason,
-                pupil_id=o.pupil_id,
-                consent_versions=list(o.consent_versions),
-            )
-            for o in redaction.faces
-        ],
-        texts=[
-            contracts.TextReport(
-                index=t.index, box=t.box, masked=t.masked, reason=t.reason
-            )
-            for t in redaction.texts
-        ],
-        ocr=redaction.ocr,
-        revision=redaction.revision,
-        added_masks=list(redaction.added_masks),
-    )

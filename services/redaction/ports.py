@@ -1,4 +1,5 @@
-"""Ports the redaction handlers need: a detector, an encoder, OCR and its records."""
+"""Ports the redaction use cases need: a detector, an encoder, OCR, its records and
+the unit of work that holds them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from services.redaction import domain
+from shared.uow import UnitOfWork
 
 
 class FaceDetector(Protocol):
@@ -58,3 +60,13 @@ class Retention(Protocol):
 
     def mark_deleted(self, photo_id: str) -> None:
         """The photo's original is gone from the originals store."""
+
+
+class Unit(UnitOfWork, Protocol):
+    """Redaction's unit of work: its records on one transaction, and its outbox."""
+
+    @property
+    def records(self) -> PhotoRecords: ...
+
+    @property
+    def retention(self) -> Retention: ...

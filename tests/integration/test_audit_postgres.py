@@ -1,6 +1,7 @@
 """The audit trail on PostgreSQL: one chain under concurrent appends; append-only."""
 
 import threading
+from functools import partial
 
 import pytest
 import sqlalchemy as sa
@@ -23,8 +24,9 @@ def engine(postgres_url):
 
 @pytest.fixture()
 def ports(engine):
-    trail = adapters.SqlAuditTrail(engine)
-    return Ports(journal=trail, log=trail)
+    return Ports(
+        log=adapters.SqlAuditTrail(engine), unit=partial(adapters.AuditUnit, engine)
+    )
 
 
 def a_message(post_id: str) -> contracts.Envelope:

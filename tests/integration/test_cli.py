@@ -125,21 +125,17 @@ def test_audit_verify_passes_an_intact_chain_and_fails_a_tampered_one(
     tmp_path: Path,
 ) -> None:
     from services.audit import bootstrap
-    from services.audit.handlers import record_envelope
     from shared.config import Settings
 
     ports = bootstrap.real_ports(
         Settings.from_env("audit", {"SAFEPOST_DATA_DIR": str(tmp_path)})
     )
+    record = bootstrap.envelope_handler(ports)
     for n in range(3):
         rejected = contracts.PostRejected(
             post_id=f"p{n}", school_id="oakfield", reason="blurry"
         )
-        record_envelope(
-            contracts.seal(rejected, producer="approval"),
-            journal=ports.journal,
-            clock=contracts.now,
-        )
+        record(contracts.seal(rejected, producer="approval"))
     intact = run(tmp_path, "audit", "verify")
     db = sqlite3.connect(tmp_path / "db" / "audit.sqlite3")
     db.execute("DROP TRIGGER audit_records_no_update")

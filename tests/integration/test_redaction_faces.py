@@ -10,10 +10,9 @@ import pytest
 from PIL import ExifTags, Image
 
 from services.redaction import adapters, domain, imaging
-from services.redaction.bootstrap import handler_map
 from services.redaction.offline import redact_file
 from shared import contracts
-from tests.unit.redaction.fakes import a_post, decided, fake_ports
+from tests.unit.redaction.fakes import a_post, decided, fake_ports, handle
 
 pytestmark = pytest.mark.faces
 
@@ -50,9 +49,8 @@ def real_ports(detector, encoder=None):
 
 
 def redact_through_the_service(ports, data: bytes) -> contracts.PhotoRedacted:
-    handlers = handler_map(ports)
-    [found] = handlers[contracts.PostSubmitted](a_post(ports, data))
-    [done] = handlers[contracts.FacesDecided](decided(found.photo_id))
+    [found] = handle(a_post(ports, data), ports)
+    [done] = handle(decided(found.photo_id), ports)
     return done
 
 
@@ -116,7 +114,7 @@ def test_faces_get_real_128_number_encodings(faces_dir, detector):
     data = (faces_dir / "identity" / "two_people.jpg").read_bytes()
     ports = real_ports(detector, adapters.FaceRecognitionEncoder())
 
-    [found] = handler_map(ports)[contracts.PostSubmitted](a_post(ports, data))
+    [found] = handle(a_post(ports, data), ports)
 
     assert len(found.faces) == 2
     for face in found.faces:

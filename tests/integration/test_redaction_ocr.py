@@ -9,9 +9,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from services.redaction import adapters, imaging
-from services.redaction.bootstrap import Ports, handler_map
+from services.redaction.bootstrap import Ports
 from shared import contracts
-from tests.unit.redaction.fakes import a_post, changed_fraction, fake_ports
+from tests.unit.redaction.fakes import a_post, changed_fraction, fake_ports, handle
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tesseract") is None, reason="tesseract-ocr is not installed"
@@ -46,8 +46,7 @@ def test_tesseract_reads_the_lines_of_a_certificate():
 def test_a_name_consent_recognises_is_masked_and_the_rest_shown_and_flagged():
     base = fake_ports()
     ports = Ports(**{**base.__dict__, "reader": adapters.TesseractTextReader()})
-    handlers = handler_map(ports)
-    [found] = handlers[contracts.PostSubmitted](a_post(ports, jpeg(a_certificate())))
+    [found] = handle(a_post(ports, jpeg(a_certificate())), ports)
     decisions = [
         contracts.TextDecision(
             index=t.index,
@@ -63,7 +62,7 @@ def test_a_name_consent_recognises_is_masked_and_the_rest_shown_and_flagged():
         texts=decisions,
     )
 
-    [done] = handlers[contracts.FacesDecided](decided)
+    [done] = handle(decided, ports)
 
     assert done.ocr == "ok"
     name = next(t for t in done.texts if t.reason == "pupil_name")

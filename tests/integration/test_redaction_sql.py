@@ -6,7 +6,7 @@ import pytest
 
 from services.redaction import adapters, domain
 from services.redaction.bootstrap import MIGRATIONS
-from shared import db
+from shared import contracts, db
 
 pytestmark = pytest.mark.postgres
 
@@ -58,3 +58,34 @@ def test_a_photo_is_recorded_once_and_its_redaction_kept(engine):
     assert records.find("p1") == domain.PhotoRecord(
         **{**record.__dict__, "redaction": redaction}
     )
+
+
+def test_a_photo_already_recorded_leaves_the_units_transaction_usable(engine):
+    """Adding a photo that is already there (a redelivery, or another worker first)
+    must not abort the unit's transaction on PostgreSQL: the rest of the use case
+    still commits, with what it emits."""
+    from tests.support.bus import InMemoryBus
+
+    bus = InMemoryBus()
+    first = domain.PhotoRecord(
+        photo_id="p1", post_id="post-1", school_id="hill", original_key="o/1.jpg"
+    )
+    adapters.SqlPhotoRecords(engine).add(first)
+    unit = adapters.RedactionUnit(
+        engine, adapters.outbox, producer="redaction", publisher=bus
+    )
+
+    with unit:
+        kept = unit.records.add(domain.PhotoRecord(**{**first.__dict__, "width": 9}))
+        unit.records.add(domain.PhotoRecord(**{**first.__dict__, "photo_id": "p2"}))
+        unit.emit(
+            contracts.PhotoRefused(
+                photo_id="p2", post_id="post-1", school_id="hill", reason="corrupt"
+            )
+        )
+        unit.commit()
+
+    assert kept == first
+    assert adapters.SqlPhotoRecords(engine).find("p2") is not None
+    assert [e.type for e in bus.published] == ["photo.refused"]
+    assert db.outbox_pending(engine, adapters.outbox, 10) == []

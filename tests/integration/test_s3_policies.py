@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,18 @@ import requests
 from botocore.exceptions import ClientError
 
 from services.redaction import adapters
-from services.redaction.bootstrap import MIGRATIONS, Ports, handler_map, sweep_originals
+from services.redaction.bootstrap import MIGRATIONS, Ports, sweep_originals
 from shared import contracts, db
 from shared.storage import S3BlobStore, s3_client
 from tests.conftest import REPO, free_port, port_open
 from tests.support.bus import InMemoryBus
-from tests.unit.redaction.fakes import NOW, FakeDetector, FakeEncoder, jpeg_bytes
+from tests.unit.redaction.fakes import (
+    NOW,
+    FakeDetector,
+    FakeEncoder,
+    handle,
+    jpeg_bytes,
+)
 
 POLICIES = REPO / "deploy" / "minio" / "policies"
 SERVICES = ("intake", "redaction", "approval", "publishing")
@@ -149,15 +156,20 @@ def redaction_ports(minio: Minio, tmp_path: Path, bus: InMemoryBus) -> Ports:
     credentials and an SQLite database; fakes only for the face models."""
     engine = db.make_engine(f"sqlite:///{tmp_path / 'redaction.db'}")
     db.migrate(engine, MIGRATIONS)
-    records = adapters.SqlPhotoRecords(engine)
     return Ports(
         originals=minio.store("redaction", "originals"),
         redacted=minio.store("redaction", "redacted"),
         previews=minio.store("redaction", "previews"),
-        records=records,
-        retention=records,
+        records=adapters.SqlPhotoRecords(engine),
         detector=FakeDetector((40, 40, 100, 100)),
         encoder=FakeEncoder(),
+        unit=partial(
+            adapters.RedactionUnit,
+            engine,
+            adapters.outbox,
+            producer="redaction",
+            publisher=bus,
+        ),
         publisher=bus,
         now=lambda: NOW,
     )
@@ -185,10 +197,8 @@ def test_redaction_reads_originals_writes_its_copies_and_sweeps_expired_original
             )
         ],
     )
-    handle = handler_map(ports)
-
-    [detected] = handle[contracts.PostSubmitted](submitted)
-    [redacted] = handle[contracts.FacesDecided](
+    [detected] = handle(submitted, ports)
+    [redacted] = handle(
         contracts.FacesDecided(
             photo_id="post-1-photo-0",
             post_id="post-1",
@@ -196,16 +206,18 @@ def test_redaction_reads_originals_writes_its_copies_and_sweeps_expired_original
             decisions=[
                 contracts.FaceDecision(index=0, show=False, reason="no_consent")
             ],
-        )
+        ),
+        ports,
     )
-    handle[contracts.PostPublished](
+    handle(
         contracts.PostPublished(
             post_id="post-1",
             school_id="hill",
             account="hill-facebook",
             target="folder",
             location="/x",
-        )
+        ),
+        ports,
     )
 
     assert isinstance(detected, contracts.FacesDetected)

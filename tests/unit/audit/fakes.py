@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import TracebackType
+from typing import Self
 
 from services.audit import domain
 from services.audit.bootstrap import Ports
@@ -48,6 +50,29 @@ def _matches(r: Record, q: Query) -> bool:
     )
 
 
+class FakeAuditUnit:
+    """Audit's unit of work over the in-memory trail (not rolled back: atomicity is
+    tested on the SQL unit, tests/unit/audit/test_adapters.py); counts commits."""
+
+    def __init__(self, journal: InMemoryAuditTrail) -> None:
+        self.journal = journal
+        self.commits = 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def commit(self) -> None:
+        self.commits += 1
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        pass
+
+
 def fake_ports() -> Ports:
     trail = InMemoryAuditTrail()
-    return Ports(journal=trail, log=trail, clock=a_clock())
+    return Ports(log=trail, unit=lambda: FakeAuditUnit(trail), clock=a_clock())

@@ -2,6 +2,7 @@ import sqlite3
 import threading
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 
 import pytest
 import sqlalchemy as sa
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 from services.audit import adapters, admin, domain
 from services.audit.bootstrap import MIGRATIONS, Ports, envelope_handler
 from services.audit.domain import Query
+from services.audit.handlers import record_envelope
 from shared import db
 from tests.unit.audit.builders import (
     T0,
@@ -38,8 +40,8 @@ def trail(engine):
 
 
 @pytest.fixture()
-def ports(trail):
-    return Ports(journal=trail, log=trail, clock=a_clock())
+def ports(engine, trail):
+    return Ports(log=trail, unit=partial(adapters.AuditUnit, engine), clock=a_clock())
 
 
 def fill(ports, *envelopes):
@@ -228,3 +230,25 @@ def test_concurrent_appends_keep_one_chain(ports, trail):
 
     result = admin.verify_chain(ports)
     assert (result.ok, result.checked) == (True, 80)
+
+
+def test_a_record_whose_unit_is_not_committed_is_not_kept_and_the_retry_chains_it(
+    ports, engine
+):
+    """The journal writes in the unit's transaction: a use case that fails after the
+    append (before the commit; the worker then retries the message) keeps nothing,
+    and the retry records the message once, next in the chain."""
+    first, second = post_submitted(), faces_detected()
+    fill(ports, first)
+
+    with pytest.raises(RuntimeError), adapters.AuditUnit(engine) as unit:
+        assert record_envelope(second, journal=unit.journal, clock=a_clock())
+        raise RuntimeError("worker died before the commit")
+
+    assert [r.message_id for r in ports.log.chain()] == [first.id]
+    fill(ports, second)
+    assert [(r.seq, r.message_id) for r in ports.log.chain()] == [
+        (1, first.id),
+        (2, second.id),
+    ]
+    assert admin.verify_chain(ports).ok

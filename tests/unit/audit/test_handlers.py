@@ -1,8 +1,7 @@
 import json
 
 from services.audit import admin
-from services.audit.bootstrap import QUEUE_KEYS, envelope_handler, handler_map
-from services.audit.handlers import record_envelope
+from services.audit.bootstrap import QUEUE_KEYS, Ports, envelope_handler, handler_map
 from shared import contracts
 from tests.unit.audit.builders import (
     a_clock,
@@ -11,14 +10,22 @@ from tests.unit.audit.builders import (
     post_submitted,
     unknown_type,
 )
-from tests.unit.audit.fakes import InMemoryAuditTrail, fake_ports
+from tests.unit.audit.fakes import FakeAuditUnit, InMemoryAuditTrail, fake_ports
 
 
 def record(*envelopes, trail=None):
+    """Each envelope through audit's use case in its unit: committed, nothing sent."""
     trail = trail or InMemoryAuditTrail()
-    clock = a_clock()
+    units: list[FakeAuditUnit] = []
+
+    def unit():
+        units.append(FakeAuditUnit(trail))
+        return units[-1]
+
+    handle = envelope_handler(Ports(log=trail, unit=unit, clock=a_clock()))
     for envelope in envelopes:
-        assert record_envelope(envelope, journal=trail, clock=clock) == []
+        assert handle(envelope) == []
+    assert [u.commits for u in units] == [1] * len(envelopes)
     return trail
 
 

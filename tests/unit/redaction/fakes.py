@@ -11,10 +11,11 @@ import numpy as np
 from PIL import Image
 
 from services.redaction import adapters, domain
-from services.redaction.bootstrap import Ports
+from services.redaction.bootstrap import Ports, handler_map
 from shared import contracts
 from shared.testing import InMemoryBlobStore
 from tests.support.bus import InMemoryBus
+from tests.support.uow import FakeUnit
 
 
 class FakeDetector:
@@ -58,20 +59,32 @@ def fake_ports(
     reader: FakeReader | None = None,
     **limits: int | str,
 ) -> Ports:
-    records = InMemoryPhotoRecords()
+    records, bus = InMemoryPhotoRecords(), InMemoryBus()
     return Ports(
         originals=InMemoryBlobStore(),
         redacted=InMemoryBlobStore(),
         previews=InMemoryBlobStore(),
         records=records,
-        retention=records,
         detector=detector or FakeDetector(),
         encoder=FakeEncoder(),
+        unit=lambda: FakeUnit(bus, "redaction", records=records, retention=records),
         reader=reader or FakeReader(),
         limits=domain.Limits(**limits),  # type: ignore[arg-type]
-        publisher=InMemoryBus(),
+        publisher=bus,
         now=lambda: NOW,
     )
+
+
+def handle(message: contracts.Message, ports: Ports) -> list[contracts.Message]:
+    """Run the message's use case in its unit of work; the messages it emitted
+    (taken off the bus, which then holds only what the sweep sent)."""
+    bus = ports.publisher
+    assert isinstance(bus, InMemoryBus)
+    before = len(bus.published)
+    assert handler_map(ports)[type(message)](message) == []
+    emitted = bus.published[before:]
+    del bus.published[before:]
+    return [contracts.parse(e) for e in emitted]
 
 
 def a_picture(width: int = 320, height: int = 240) -> Image.Image:

@@ -133,3 +133,246 @@ def test_a_closed_posts_originals_fall_due_after_the_retention_period(engine):
     assert due[0].closed == domain.Closure("post_published", closed_at)
     assert records.due(closed_at + timedelta(days=90), 30) == []
     assert records.find("p1").original_deleted
+
+
+# The use cases on the real unit of work (SQLite): all of a message's writes and
+# what it emits commit together, or none of it.
+
+
+def sql_ports(engine, bus, unit=None, **changes):
+    """Redaction's ports as bootstrap.real_ports wires them, on ``engine``; fakes for
+    the blob stores and the face models."""
+    from dataclasses import replace
+    from functools import partial
+
+    from services.redaction.bootstrap import SERVICE
+    from tests.unit.redaction.fakes import FakeDetector, fake_ports
+
+    ports = fake_ports(FakeDetector((40, 40, 100, 100)))
+    return replace(
+        ports,
+        records=adapters.SqlPhotoRecords(engine),
+        unit=partial(
+            unit or adapters.RedactionUnit,
+            engine,
+            adapters.outbox,
+            producer=SERVICE,
+            publisher=bus,
+        ),
+        publisher=bus,
+        **changes,
+    )
+
+
+def test_a_use_case_that_fails_half_way_keeps_none_of_its_writes(engine):
+    """post.submitted records each photo as it is detected: when the second photo's
+    original cannot be read (the store is away), the first photo's record is not kept
+    either and nothing is emitted; the retry then detects both, once."""
+    from services.redaction.bootstrap import handler_map
+    from shared import contracts
+    from shared.storage import BlobNotFoundError
+    from tests.support.bus import InMemoryBus
+    from tests.unit.redaction.fakes import a_picture, a_post, jpeg_bytes
+
+    bus = InMemoryBus()
+    ports = sql_ports(engine, bus)
+    post = a_post(ports, jpeg_bytes(), jpeg_bytes(a_picture(300, 200)))
+    second = post.photos[1].original_key
+    data = ports.originals.get(second)
+    ports.originals.delete(second)
+    detect = handler_map(ports)[contracts.PostSubmitted]
+
+    with pytest.raises(BlobNotFoundError):
+        detect(post)
+
+    assert ports.records.find(post.photos[0].photo_id) is None
+    assert bus.published == []
+    assert db.outbox_pending(engine, adapters.outbox, 10) == []
+
+    ports.originals.put(second, data)
+    detect(post)
+
+    assert [m.photo_id for m in bus.messages(contracts.FacesDetected)] == [
+        p.photo_id for p in post.photos
+    ]
+    assert db.outbox_pending(engine, adapters.outbox, 10) == []  # all sent
+
+
+def test_a_revision_whose_original_cannot_be_read_is_not_kept(engine):
+    """redaction.revise records the approver's edits, then reads the original to ask
+    consent again: if the read fails, the edits are not kept and nothing is sent, so
+    the retry asks for the same revision as new."""
+    from services.redaction.bootstrap import handler_map
+    from shared import contracts
+    from shared.storage import BlobNotFoundError
+    from tests.support.bus import InMemoryBus
+    from tests.unit.redaction.fakes import a_post
+
+    bus = InMemoryBus()
+    ports = sql_ports(engine, bus)
+    post = a_post(ports)
+    handlers = handler_map(ports)
+    handlers[contracts.PostSubmitted](post)
+    photo = post.photos[0]
+    before = list(bus.published)
+    ports.originals.delete(photo.original_key)
+
+    with pytest.raises(BlobNotFoundError):
+        handlers[contracts.ReviseRedaction](
+            contracts.ReviseRedaction(
+                photo_id=photo.photo_id,
+                post_id=post.post_id,
+                school_id=post.school_id,
+                revision=1,
+                add_masks=[(1, 1, 9, 9)],
+                requested_by="approver-1",
+            )
+        )
+
+    record = ports.records.find(photo.photo_id)
+    assert record is not None
+    assert (record.revision, record.extra_masks) == (0, ())
+    assert bus.published == before
+    assert db.outbox_pending(engine, adapters.outbox, 10) == []
+
+
+def published_and_due(engine, bus, unit=None):
+    """A detected photo whose post was published more than 30 days ago."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from services.redaction.bootstrap import handler_map
+    from shared import contracts
+    from tests.unit.redaction.fakes import NOW, a_post
+
+    ports = sql_ports(engine, bus, unit)
+    post = a_post(ports)
+    handlers = handler_map(ports)
+    handlers[contracts.PostSubmitted](post)
+    handlers[contracts.PostPublished](
+        contracts.PostPublished(
+            post_id=post.post_id,
+            school_id=post.school_id,
+            account="hill-facebook",
+            target="folder",
+            location="/x",
+        )
+    )
+    later = NOW + timedelta(days=31)
+    return replace(ports, now=lambda: later), post.photos[0]
+
+
+def test_a_deletion_is_announced_through_the_outbox_even_with_the_broker_away(
+    engine,
+):
+    """The sweep marks the deletion and records its announcement in one transaction;
+    the broker being away does not lose it: the relay sends it, with the id derived
+    from the photo, once."""
+    from services.redaction.bootstrap import SERVICE, sweep_originals
+    from shared import contracts, outbox
+    from tests.support.bus import InMemoryBus
+
+    bus = InMemoryBus()
+    ports, photo = published_and_due(engine, bus)
+    bus.up = False
+
+    assert sweep_originals(ports) == 1
+
+    assert not ports.originals.exists(photo.original_key)
+    assert ports.records.find(photo.photo_id).original_deleted
+    [waiting] = db.outbox_pending(engine, adapters.outbox, 10)
+    assert waiting.id == contracts.deterministic_id(
+        SERVICE, f"original-deleted:{photo.photo_id}"
+    )
+    bus.up = True
+    before = len(bus.published)
+    outbox.relay(db.SqlOutbox(engine, adapters.outbox, db.utcnow), bus)
+    assert [e.id for e in bus.published[before:]] == [waiting.id]
+    assert sweep_originals(ports) == 0
+
+
+def test_an_original_deleted_but_not_yet_recorded_is_deleted_again_and_announced_once(
+    engine,
+):
+    """The original leaves the store before its deletion is recorded (a record saying
+    deleted while the original is still there would keep it forever): when the record
+    cannot be written after the deletion, nothing is announced, and the next sweep
+    deletes (harmlessly) again, records it and announces it."""
+    from services.redaction.bootstrap import sweep_originals
+    from shared import contracts
+    from tests.support.bus import InMemoryBus
+
+    class Crashing(adapters.RedactionUnit):
+        def bind(self, conn):
+            super().bind(conn)
+
+            def refused(photo_id):
+                raise OSError("database went away")
+
+            self.records.mark_deleted = refused  # type: ignore[method-assign]
+
+    bus = InMemoryBus()
+    ports, photo = published_and_due(engine, bus)
+    crashing = sql_ports(engine, bus, Crashing)
+    before = list(bus.published)
+
+    with pytest.raises(OSError):
+        sweep_originals(type(ports)(**{**ports.__dict__, "unit": crashing.unit}))
+
+    assert not ports.originals.exists(photo.original_key)
+    assert not ports.records.find(photo.photo_id).original_deleted
+    assert bus.published == before
+
+    assert sweep_originals(ports) == 1
+
+    [gone] = bus.messages(contracts.OriginalDeleted)
+    assert gone.original_key == photo.original_key
+    assert ports.records.find(photo.photo_id).original_deleted
+
+
+def test_a_redaction_whose_preview_cannot_be_stored_names_no_blob_and_retries_the_same(
+    engine,
+):
+    """The copies are written before the record commits, under keys fixed by post,
+    photo and revision: when the preview cannot be stored, the record names no copy
+    and nothing is sent; the retry writes the same keys and only then records them."""
+    from dataclasses import replace
+
+    from services.redaction.bootstrap import handler_map
+    from shared import contracts
+    from shared.testing import InMemoryBlobStore
+    from tests.support.bus import InMemoryBus
+    from tests.unit.redaction.fakes import a_post, decided
+
+    class Flaky(InMemoryBlobStore):
+        down = True
+
+        def put(self, key, data, content_type="application/octet-stream"):
+            if self.down:
+                raise OSError("store away")
+            return super().put(key, data, content_type)
+
+    bus = InMemoryBus()
+    ports = sql_ports(engine, bus)
+    ports = replace(ports, previews=Flaky())
+    post = a_post(ports)
+    handlers = handler_map(ports)
+    handlers[contracts.PostSubmitted](post)
+    photo = post.photos[0]
+    before = list(bus.published)
+
+    with pytest.raises(OSError):
+        handlers[contracts.FacesDecided](decided(photo.photo_id))
+
+    assert ports.records.find(photo.photo_id).redaction is None
+    assert bus.published == before
+    ports.previews.down = False
+    handlers[contracts.FacesDecided](decided(photo.photo_id))
+    [done] = bus.messages(contracts.PhotoRedacted)
+    stored = ports.records.find(photo.photo_id).redaction
+    assert (stored.redacted_key, stored.preview_key) == (
+        done.redacted_key,
+        done.preview_key,
+    )
+    assert ports.redacted.exists(done.redacted_key)
+    assert ports.previews.exists(done.preview_key)

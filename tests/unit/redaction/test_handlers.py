@@ -4,7 +4,7 @@ import pytest
 from PIL import ExifTags, Image
 
 from services.redaction import handlers
-from services.redaction.bootstrap import Ports, handler_map
+from services.redaction.bootstrap import Ports
 from shared import contracts
 from tests.unit.redaction.fakes import (
     FakeDetector,
@@ -13,6 +13,7 @@ from tests.unit.redaction.fakes import (
     changed_fraction,
     decided,
     fake_ports,
+    handle,
     hide,
     jpeg_bytes,
     show,
@@ -23,11 +24,11 @@ FACE_B = (200, 60, 260, 120)
 
 
 def detect(event: contracts.PostSubmitted, ports: Ports) -> list[contracts.Message]:
-    return list(handler_map(ports)[contracts.PostSubmitted](event))
+    return handle(event, ports)
 
 
 def redact(event: contracts.FacesDecided, ports: Ports) -> list[contracts.Message]:
-    return list(handler_map(ports)[contracts.FacesDecided](event))
+    return handle(event, ports)
 
 
 def test_faces_are_detected_with_boxes_scores_and_encodings():

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from PIL import Image
 
-from services.redaction.bootstrap import Ports, handler_map, sweep_originals
+from services.redaction.bootstrap import Ports, sweep_originals
 from shared import contracts
 from tests.unit.redaction.fakes import (
     NOW,
@@ -14,6 +14,7 @@ from tests.unit.redaction.fakes import (
     a_post,
     changed_fraction,
     fake_ports,
+    handle,
     hide,
     jpeg_bytes,
     show,
@@ -24,10 +25,6 @@ FACE_B = (200, 60, 260, 120)
 NAME = ((20, 180, 140, 210), "ADA LOVELACE")
 SIGN = ((180, 180, 300, 210), "SPORTS DAY")
 PHOTO = "post-1-photo-0"
-
-
-def handle(message: contracts.Message, ports: Ports) -> list[contracts.Message]:
-    return list(handler_map(ports)[type(message)](message))
 
 
 def decided(*faces, texts=(), revision=0) -> contracts.FacesDecided:

@@ -34,13 +34,7 @@ def test_the_redaction_worker_takes_one_photo_at_a_time_unless_prefetch_says_so(
     assert (default.prefetch, told.prefetch) == (1, 3)
     assert default.lanes == {
         "decisions": sorted(
-            t.routing_key()
-            for t in (
-                contracts.FacesDecided,
-                contracts.ReviseRedaction,
-                contracts.PostPublished,
-                contracts.PostRejected,
-            )
+            t.routing_key() for t in (contracts.FacesDecided, contracts.ReviseRedaction)
         )
     }
 
