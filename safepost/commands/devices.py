@@ -33,7 +33,7 @@ def _show(device: Any) -> str:
 
 def cmd_add(args: argparse.Namespace) -> int:
     from safepost.identity.store import UserStore
-    from services.intake import devices
+    from services.intake import handlers as devices
     from shared.config import Settings
 
     owner = args.owner.strip().lower()
@@ -53,21 +53,21 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from services.intake import devices
+    from services.intake import handlers as devices
 
     print(_show(devices.approve(_intake(), args.device_id, _actor())))
     return 0
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    from services.intake import devices
+    from services.intake import handlers as devices
 
     print(_show(devices.revoke(_intake(), args.device_id, _actor(), args.reason)))
     return 0
 
 
 def cmd_enrol_code(args: argparse.Namespace) -> int:
-    from services.intake import devices
+    from services.intake import handlers as devices
 
     code, expires = devices.enrolment_code(_intake(), args.device_id, _actor())
     print(f"{code}\t(one use; expires {expires.isoformat(timespec='seconds')})")

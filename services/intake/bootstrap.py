@@ -1,4 +1,4 @@
-"""Wiring for intake: ports, real adapters, handlers (none yet), readiness checks.
+"""Wiring for intake: ports, real adapters, its unit of work, readiness checks.
 
 Two intake settings come from the environment here (``shared.config.Settings`` has no
 place for them): ``DELETION_GRACE_MINUTES`` (default 15), how long a personal device
@@ -9,6 +9,7 @@ a device with an overdue deletion upload again, the overdue event still audited)
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,26 +18,16 @@ from functools import partial
 from pathlib import Path
 
 from services.intake import adapters, domain
-from services.intake.devices import Register
-from services.intake.outbox import relay_outbox
-from services.intake.ports import PostLedger
-from shared import db
+from services.intake.ports import DeviceRegister, Obligations, PostLedger, Unit
+from shared import db, uow
 from shared.bus import HandlerMap, KombuPublisher, Publisher
 from shared.config import Settings
-from shared.errors import ConfigError, DomainError
+from shared.errors import ConfigError
 from shared.storage import BlobStore, open_store
 
 SERVICE = "intake"
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-__all__ = [
-    "SERVICE",
-    "Ports",
-    "handler_map",
-    "ready_checks",
-    "real_ports",
-    "relay_outbox",
-]
+RELAY_SECONDS = 3.0
 
 
 def _new_id() -> str:
@@ -45,26 +36,21 @@ def _new_id() -> str:
 
 @dataclass(frozen=True)
 class Ports:
+    unit: Callable[[], Unit]  # a fresh unit of work per use case: every write
+    # The read side (pages and API answers), each query its own transaction.
     ledger: PostLedger
+    register: DeviceRegister
+    obligations: Obligations
     originals: BlobStore
     publisher: Publisher
     new_id: Callable[[], str] = _new_id
     max_upload_bytes: int = 40 * 1024 * 1024
     ready: dict[str, Callable[[], None]] = field(default_factory=dict)
-    devices: Register | None = None
     now: Callable[[], datetime] = db.utcnow
     deletion_grace: timedelta = timedelta(minutes=domain.GRACE_MINUTES)
     block_overdue: bool = True
     secure_cookies: bool = False
-
-    @property
-    def register(self) -> Register:
-        """The device register; without one, every upload is refused (fail closed)."""
-        if self.devices is None:
-            raise DomainError(
-                "the device register is not configured", code="unavailable", status=503
-            )
-        return self.devices
+    relay: Callable[[threading.Event], None] | None = None  # sends what waits
 
 
 def grace_from_env(env: Mapping[str, str]) -> timedelta:
@@ -80,21 +66,32 @@ def grace_from_env(env: Mapping[str, str]) -> timedelta:
 def real_ports(settings: Settings) -> Ports:
     engine = db.make_engine(settings.database_url)
     db.migrate(engine, MIGRATIONS)
+    publisher = KombuPublisher(settings.amqp_url)
     return Ports(
+        unit=partial(
+            adapters.IntakeUnit,
+            engine,
+            adapters.outbox,
+            producer=SERVICE,
+            publisher=publisher,
+        ),
         ledger=adapters.SqlPostLedger(engine),
+        register=adapters.SqlDeviceRegister(engine),
+        obligations=adapters.SqlObligations(engine),
         originals=open_store(settings, "originals"),
-        publisher=KombuPublisher(settings.amqp_url),
+        publisher=publisher,
         max_upload_bytes=settings.max_upload_bytes,
         ready={"database": partial(db.ping, engine)},
-        devices=adapters.SqlDeviceRegister(engine),
         deletion_grace=grace_from_env(os.environ),
         block_overdue=os.environ.get("BLOCK_UPLOADS_WHEN_OVERDUE", "1") != "0",
         secure_cookies=settings.secure_cookies,
+        relay=uow.relay_task(engine, adapters.outbox, publisher, RELAY_SECONDS),
     )
 
 
 def handler_map(ports: Ports) -> HandlerMap:
-    """Intake consumes no messages yet (its worker runs the outbox relay)."""
+    """Intake consumes no messages (its writes come from its API, the CLI and its
+    sweep: ``handlers``)."""
     return {}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from shared.errors import (
@@ -218,6 +218,20 @@ class Obligation:
     def overdue(self, now: datetime) -> bool:
         return self.closed_at is None and now >= self.due_at
 
+    def close(
+        self, at: datetime, deleted_at: datetime | None, method: str, by: str
+    ) -> Obligation:
+        """Closed at ``at`` by ``by``: the original was deleted at ``deleted_at``
+        (never later than now; unknown: now)."""
+        deleted = min(deleted_at, at) if deleted_at is not None else at
+        return replace(
+            self, closed_at=at, deleted_at=deleted, method=method[:40], confirmed_by=by
+        )
+
+    @property
+    def late(self) -> bool:
+        return self.deleted_at is not None and self.deleted_at > self.due_at
+
 
 def hash_secret(secret: str) -> str:
     """How device tokens and enrolment codes are kept: SHA-256 hex.
@@ -298,6 +312,15 @@ def check_transition(device: Device, to: str) -> None:
         raise DeviceStateError("a revoked device stays revoked; register it again")
     if to == APPROVED and device.status == APPROVED:
         raise DeviceStateError("the device is already approved")
+
+
+def transition(device: Device, to: str, by: str, at: datetime) -> Device:
+    """The device approved or revoked by ``by`` at ``at``; raises if not allowed. A
+    revoked device keeps its token, so its refusals can name the reason."""
+    check_transition(device, to)
+    if to == APPROVED:
+        return replace(device, status=to, approved_by=by, approved_at=at)
+    return replace(device, status=to, revoked_by=by, revoked_at=at)
 
 
 def enrolment_refusal(

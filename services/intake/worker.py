@@ -1,30 +1,33 @@
-"""Intake's worker process: the outbox relay and the overdue-deletion sweep."""
+"""Intake's worker process: the outbox relay and the overdue-deletion sweep (intake
+consumes no messages)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from functools import partial
 
-from services.intake import devices, outbox
+from services.intake import handlers
 from services.intake.bootstrap import SERVICE, Ports, handler_map, real_ports
-from shared import runner
+from shared import outbox, runner
+
+SWEEP_SECONDS = 20.0
 
 
 def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
     """Loops run beside the worker: the outbox relay and the overdue sweep."""
-    tasks: list[Callable[[threading.Event], None]] = [
-        partial(outbox.relay_forever, ports)
-    ]
-    if ports.devices is not None:
-        tasks.append(partial(devices.sweep_forever, ports))
-    return tasks
+
+    def sweep(stop: threading.Event) -> None:
+        outbox.every(
+            SWEEP_SECONDS, lambda: handlers.sweep_overdue(ports), stop, "overdue sweep"
+        )
+
+    return [*([ports.relay] if ports.relay else []), sweep]
 
 
 SPEC = runner.ServiceSpec(
     name=SERVICE,
     make_ports=real_ports,
-    handlers=handler_map,  # consumes nothing yet: the process runs the tasks
+    handlers=handler_map,  # consumes nothing: the process runs the tasks
     background=background_tasks,
 )
 

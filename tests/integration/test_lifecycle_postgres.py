@@ -19,9 +19,7 @@ from services.approval import bootstrap as approval
 from services.intake import adapters as intake_adapters
 from services.intake import bootstrap as intake
 from services.intake import domain as intake_domain
-from services.intake import submit
-from services.intake.outbox import relay_outbox
-from services.intake.ports import NewPost, StoredPhoto
+from services.intake import handlers as intake_handlers
 from services.publishing import adapters as publishing_adapters
 from services.publishing import admin
 from services.publishing import bootstrap as publishing
@@ -29,7 +27,7 @@ from services.publishing import delivery as publishing_delivery
 from services.publishing import domain as publishing_domain
 from services.publishing.platforms.folder import FolderAdapter
 from shared import bus as shared_bus
-from shared import contracts, db
+from shared import contracts, db, outbox
 from shared.bus import HandlerMap
 from shared.storage import FilesystemBlobStore
 from tests.support.bus import FailingBus, InMemoryBus
@@ -113,7 +111,16 @@ def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
         for a in ("originals", "redacted", "previews")
     }
     intake_ports = intake.Ports(
+        unit=partial(
+            intake_adapters.IntakeUnit,
+            intake_db,
+            intake_adapters.outbox,
+            producer="intake",
+            publisher=FailingBus(),
+        ),
         ledger=intake_adapters.SqlPostLedger(intake_db),
+        register=intake_adapters.SqlDeviceRegister(intake_db),
+        obligations=intake_adapters.SqlObligations(intake_db),
         originals=blobs["originals"],
         publisher=FailingBus(),
     )
@@ -161,22 +168,18 @@ def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
     draft = intake_domain.Draft(
         "north", "u-teacher", "Sports day", "social_media", ("newsroom",), None
     )
-    receipt = submit.submit_post(
+    receipt = intake_handlers.submit_post(
+        intake_ports,
         draft,
-        [submit.Upload("a.jpg", io.BytesIO(JPEG))],
-        ports=intake_ports,
+        [intake_handlers.Upload("a.jpg", io.BytesIO(JPEG))],
         post_id="p1",
-        limit=10_000,
     )
     assert not receipt.published
     bus = InMemoryBus()
-    relayed = relay_outbox(
-        intake.Ports(
-            ledger=intake_ports.ledger, originals=intake_ports.originals, publisher=bus
-        )
-    )
+    intake_outbox = db.SqlOutbox(intake_db, intake_adapters.outbox, db.utcnow)
+    relayed = outbox.relay(intake_outbox, bus)
     assert relayed == 2  # post.submitted and the photo's receipt.issued
-    assert intake_ports.ledger.pending() == []
+    assert intake_outbox.pending() == []
     [submitted] = [e for e in bus.published if e.type == "post.submitted"]
     assert blobs["originals"].get(receipt.photos[0].key) == JPEG
 
@@ -267,19 +270,3 @@ def test_a_post_goes_from_upload_to_a_published_folder_on_postgresql(
     assert [d.status for d in publishing_ports.deliveries.recent(post_id="p1")] == [
         "live"
     ]
-
-
-def test_on_postgresql_a_post_that_cannot_be_recorded_leaves_no_outbox_row(databases):
-    engine = migrated(databases["intake"], intake.MIGRATIONS, intake_adapters.metadata)
-    ledger = intake_adapters.SqlPostLedger(engine)
-    photo = intake_domain.Photo("a.jpg", "a" * 64, 10, intake_domain.JPEG)
-    stored = StoredPhoto("ph1", "r1", photo.key("p1"), photo)
-    draft = intake_domain.Draft("north", "u1", "", "social_media", ("newsroom",), None)
-    post = NewPost("p1", draft, (stored,))
-    first = contracts.seal(submit.submitted(post), producer="intake")
-    ledger.record(post, first)
-
-    with pytest.raises(sa.exc.IntegrityError):
-        ledger.record(post, contracts.seal(submit.submitted(post), producer="intake"))
-
-    assert [e.id for e in ledger.pending()] == [first.id]

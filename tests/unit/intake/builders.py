@@ -5,24 +5,29 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
+from sqlalchemy.engine import Engine
 
-from services.intake import adapters, devices
+from services.intake import adapters, handlers
 from services.intake.app import create_app
-from services.intake.bootstrap import MIGRATIONS, Ports
-from shared import auth, db
+from services.intake.bootstrap import MIGRATIONS, SERVICE, Ports
+from shared import auth, contracts, db, outbox
 from shared.config import Settings
 from shared.testing import InMemoryBlobStore
 from tests.support.bus import InMemoryBus
 from tests.unit.intake.fakes import (
     Clock,
     InMemoryDeviceRegister,
+    InMemoryObligations,
     InMemoryPostLedger,
+    InMemoryUnit,
+    Store,
 )
 
 SECRET = "intake-test-secret-0123456789-0123456789"
@@ -59,13 +64,31 @@ def bearer(identity: auth.Identity) -> dict[str, str]:
 class Rig:
     app: Flask
     ports: Ports
-    ledger: InMemoryPostLedger
     originals: Any
     bus: InMemoryBus
-    register: InMemoryDeviceRegister
     clock: Clock
+    store: Store | None = None  # on fakes: their data
+    engine: Engine | None = None  # on SQL
     ids: list[str] = field(default_factory=list)
     default_device: tuple[str, str] | None = None
+
+    @property
+    def outbox(self) -> outbox.Outbox:
+        if self.store is not None:
+            return self.store
+        assert self.engine is not None
+        return db.SqlOutbox(self.engine, adapters.outbox, self.clock)
+
+    def pending(self) -> list[contracts.Envelope]:
+        """What waits in intake's outbox, oldest first."""
+        if self.store is not None:
+            return self.store.pending()
+        assert self.engine is not None
+        return db.outbox_pending(self.engine, adapters.outbox, 1000)
+
+    def relay(self) -> int:
+        """One pass of the outbox relay."""
+        return outbox.relay(self.outbox, self.bus)
 
     def token(self) -> str:
         """The token of the teacher's approved personal device (made once)."""
@@ -103,15 +126,15 @@ class Rig:
         status: str = "approved",
     ) -> tuple[str, str]:
         """A registered device (approved unless told) and its token."""
-        device = devices.register(
+        device = handlers.register(
             self.ports, school=school, owner=owner, kind=kind, name="", by="u-it"
         )
-        code, _ = devices.enrolment_code(self.ports, device.device_id, "u-it")
-        _, token = devices.enrol(self.ports, code, via="api")
+        code, _ = handlers.enrolment_code(self.ports, device.device_id, "u-it")
+        _, token = handlers.enrol(self.ports, code, via="api")
         if status in ("approved", "revoked"):
-            devices.approve(self.ports, device.device_id, "u-coo")
+            handlers.approve(self.ports, device.device_id, "u-coo")
         if status == "revoked":
-            devices.revoke(self.ports, device.device_id, "u-it", "lost")
+            handlers.revoke(self.ports, device.device_id, "u-it", "lost")
         return device.device_id, token
 
 
@@ -125,26 +148,42 @@ def a_rig(
 ) -> Rig:
     """An app on fakes, or (``sql``: a folder) on the real SQL adapters on SQLite."""
     clock = Clock(T0)
-    ledger: Any
-    register: Any
-    if sql is None:
-        ledger = InMemoryPostLedger()
-        register = InMemoryDeviceRegister(ledger)
-    else:
-        engine = db.make_engine(f"sqlite:///{sql / 'intake.sqlite3'}")
-        db.migrate(engine, MIGRATIONS)
-        ledger = adapters.SqlPostLedger(engine, now=clock)
-        register = adapters.SqlDeviceRegister(engine, now=clock)
     store = originals if originals is not None else InMemoryBlobStore()
     bus = bus or InMemoryBus()
     counter = iter(range(1, 10_000))
+    data: Store | None = None
+    engine: Engine | None = None
+    if sql is None:
+        data = Store()
+        fakes = data
+        repositories: dict[str, Any] = {
+            "unit": lambda: InMemoryUnit(fakes, bus),
+            "ledger": InMemoryPostLedger(data),
+            "register": InMemoryDeviceRegister(data),
+            "obligations": InMemoryObligations(data),
+        }
+    else:
+        engine = db.make_engine(f"sqlite:///{sql / 'intake.sqlite3'}")
+        db.migrate(engine, MIGRATIONS)
+        repositories = {
+            "unit": partial(
+                adapters.IntakeUnit,
+                engine,
+                adapters.outbox,
+                producer=SERVICE,
+                publisher=bus,
+                now=clock,
+            ),
+            "ledger": adapters.SqlPostLedger(engine),
+            "register": adapters.SqlDeviceRegister(engine),
+            "obligations": adapters.SqlObligations(engine),
+        }
     ports = Ports(
-        ledger=ledger,
+        **repositories,
         originals=store,
         publisher=bus,
         new_id=lambda: f"post-{next(counter)}",
         max_upload_bytes=limit,
-        devices=register,
         now=clock,
         block_overdue=block_overdue,
     )
@@ -158,11 +197,11 @@ def a_rig(
     return Rig(
         app=create_app(ports, settings),
         ports=ports,
-        ledger=ledger,
         originals=store,
         bus=bus,
-        register=register,
         clock=clock,
+        store=data,
+        engine=engine,
     )
 
 

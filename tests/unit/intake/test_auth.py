@@ -43,7 +43,7 @@ def test_a_teacher_of_school_a_cannot_upload_for_school_b():
     )
 
     assert res.status_code == 403
-    assert rig.ledger.posts == {}
+    assert rig.store.posts == {}
 
 
 def test_a_cookie_session_needs_the_csrf_token_to_upload():

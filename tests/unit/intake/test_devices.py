@@ -30,7 +30,7 @@ def test_an_upload_without_a_device_token_is_refused_and_the_attempt_audited():
         "u-teacher",
         "north",
     )
-    assert rig.ledger.posts == {}
+    assert rig.store.posts == {}
 
 
 def test_an_unknown_device_token_is_refused_with_a_reason_and_audited():
@@ -132,7 +132,7 @@ def test_the_token_is_shown_once_and_kept_only_as_its_sha256():
     assert enrolled.status_code == 201
     token = enrolled.get_json()["token"]
     assert len(token) >= 43  # 32 random bytes
-    assert rig.register.tokens[device_id] == hashlib.sha256(token.encode()).hexdigest()
+    assert rig.store.tokens[device_id] == hashlib.sha256(token.encode()).hexdigest()
     assert token not in listing.get_data(as_text=True)
     assert token not in shown.get_data(as_text=True)
     assert all(token not in e.model_dump_json() for e in rig.bus.published)
@@ -217,8 +217,7 @@ def test_a_browser_enrols_with_an_httponly_cookie_and_never_sees_the_token():
     assert "token" not in res.get_json()
     assert cookie is not None and cookie.http_only and cookie.same_site == "Strict"
     assert (
-        rig.register.tokens[device_id]
-        == hashlib.sha256(cookie.value.encode()).hexdigest()
+        rig.store.tokens[device_id] == hashlib.sha256(cookie.value.encode()).hexdigest()
     )
     assert upload.status_code == 201
 
@@ -290,7 +289,7 @@ def test_registration_approval_and_revocation_are_published_for_the_audit_trail(
         "device.revoked",
     ]
     assert again.status_code == 409
-    assert rig.ledger.pending() == []
+    assert rig.pending() == []
 
 
 def test_a_device_for_an_odd_owner_or_kind_is_refused():

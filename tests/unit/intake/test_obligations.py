@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.intake import devices
+from services.intake import handlers
 from shared import contracts
 from tests.unit.intake.builders import a_form, a_jpeg, a_png, a_rig, an_identity, bearer
 
@@ -28,11 +28,11 @@ def test_each_receipt_from_a_personal_device_opens_a_deletion_obligation():
     body = res.get_json()
     assert body["delete_from_device"] is True
     assert body["deletion_due_at"] == "2030-03-04T09:15:00+00:00"
-    assert set(rig.ledger.obligations) == {r["receipt_id"] for r in body["receipts"]}
+    assert set(rig.store.obligations) == {r["receipt_id"] for r in body["receipts"]}
     issued = [
         contracts.parse(e) for e in rig.bus.published if e.type == "receipt.issued"
     ]
-    assert {r.receipt_id for r in issued} == set(rig.ledger.obligations)
+    assert {r.receipt_id for r in issued} == set(rig.store.obligations)
     assert all(r.deletion_due_at is not None for r in issued)
 
 
@@ -43,7 +43,7 @@ def test_a_trust_device_opens_no_obligation():
     res = rig.upload(a_form((a_jpeg(), "a.jpg")), token=token)
 
     assert res.get_json()["delete_from_device"] is False
-    assert rig.ledger.obligations == {}
+    assert rig.store.obligations == {}
 
 
 def test_an_overdue_obligation_blocks_the_next_upload_until_confirmed():
@@ -84,7 +84,7 @@ def test_the_block_can_be_switched_off_but_the_overdue_event_is_still_published(
     rig.clock.at += timedelta(minutes=16)
 
     res = rig.upload(a_form((a_png(), "b.png")))
-    devices.sweep_overdue(rig.ports)
+    handlers.sweep_overdue(rig.ports)
 
     assert res.status_code == 201
     assert rig.bus.types().count("deletion.overdue") == 1
@@ -93,11 +93,11 @@ def test_the_block_can_be_switched_off_but_the_overdue_event_is_still_published(
 def test_the_sweep_publishes_each_overdue_obligation_once():
     rig = a_rig()
     [receipt] = rig.upload(a_form((a_jpeg(), "a.jpg"))).get_json()["receipts"]
-    early = devices.sweep_overdue(rig.ports)
+    early = handlers.sweep_overdue(rig.ports)
     rig.clock.at += timedelta(minutes=15)
 
-    first = devices.sweep_overdue(rig.ports)
-    second = devices.sweep_overdue(rig.ports)
+    first = handlers.sweep_overdue(rig.ports)
+    second = handlers.sweep_overdue(rig.ports)
 
     assert (early, first, second) == (0, 1, 0)
     [overdue] = [
@@ -174,12 +174,12 @@ def test_the_server_says_which_photos_it_already_holds_for_a_resumed_upload():
 def test_a_record_that_fails_after_storing_leaves_no_receipt_and_no_original():
     rig = a_rig()
     rig.token()
-    rig.ledger.fail_record = True
+    rig.store.fail_posts = True
 
     res = rig.upload(a_form((a_jpeg(), "a.jpg")))
 
     assert res.status_code == 503
     assert "receipts" not in res.get_json()
     assert rig.originals.blobs == {}
-    assert rig.ledger.obligations == {}
+    assert rig.store.obligations == {}
     assert "receipt.issued" not in rig.bus.types()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-from services.intake.outbox import relay_outbox
 from shared import contracts
 from tests.support.bus import InMemoryBus
 from tests.unit.intake.builders import a_form, a_jpeg, a_png, a_rig, an_identity
@@ -26,7 +25,7 @@ def test_an_upload_stores_each_original_and_answers_a_receipt_per_file():
     assert res.status_code == 201
     body = res.get_json()
     post_id = body["post_id"]
-    assert post_id in rig.ledger.posts
+    assert post_id in rig.store.posts
     first, second = body["receipts"]
     assert first["file"] == "a.jpg"
     assert first["sha256"] == hashlib.sha256(jpeg).hexdigest()
@@ -55,7 +54,7 @@ def test_an_upload_publishes_post_submitted_as_the_teacher_and_marks_the_outbox_
     assert message.author_id == "u-teacher"
     assert str(message.publish_on) == "2030-05-01"
     assert message.photos[0].original_key == res.get_json()["receipts"][0]["stored_at"]
-    assert rig.ledger.pending() == []
+    assert rig.pending() == []
 
 
 def test_repeated_account_fields_are_accepted():
@@ -79,7 +78,7 @@ def test_an_empty_file_is_refused_and_nothing_is_kept():
     assert res.status_code == 400
     assert res.get_json()["error"] == "empty_file"
     assert rig.originals.blobs == {}
-    assert rig.ledger.posts == {}
+    assert rig.store.posts == {}
 
 
 def test_a_file_over_the_limit_is_refused_with_413():
@@ -89,7 +88,7 @@ def test_a_file_over_the_limit_is_refused_with_413():
 
     assert res.status_code == 413
     assert res.get_json()["error"] == "file_too_large"
-    assert rig.ledger.posts == {}
+    assert rig.store.posts == {}
 
 
 def test_a_file_that_is_not_an_image_is_refused_with_415_whatever_its_name():
@@ -141,9 +140,9 @@ def test_a_store_failing_mid_upload_leaves_no_receipt_no_post_and_no_outbox_row(
     assert res.status_code == 503
     assert res.get_json()["error"] == "storage_unavailable"
     assert "receipts" not in res.get_json()
-    assert rig.ledger.posts == {}
-    assert rig.ledger.obligations == {}
-    kept = {e.type for e in rig.ledger.outbox.values()}
+    assert rig.store.posts == {}
+    assert rig.store.obligations == {}
+    kept = {e.type for e in rig.store.outbox.values()}
     assert not kept & {"post.submitted", "receipt.issued"}
     assert not set(rig.bus.types()) & {"post.submitted", "receipt.issued"}
     assert store.blobs == {}
@@ -152,15 +151,15 @@ def test_a_store_failing_mid_upload_leaves_no_receipt_no_post_and_no_outbox_row(
 def test_with_the_broker_down_the_post_is_kept_and_its_messages_wait_in_the_outbox():
     rig = a_rig(bus=InMemoryBus(up=False))
     rig.token()
-    before = len(rig.ledger.pending())
+    before = len(rig.pending())
 
     res = upload(rig, a_form((a_jpeg(), "a.jpg")))
 
     assert res.status_code == 201
     assert res.get_json()["queued"] is True
     post_id = res.get_json()["post_id"]
-    assert post_id in rig.ledger.posts
-    waiting = [e.type for e in rig.ledger.pending()[before:]]
+    assert post_id in rig.store.posts
+    waiting = [e.type for e in rig.pending()[before:]]
     assert waiting == ["post.submitted", "receipt.issued"]
     assert rig.bus.published == []
 
@@ -168,17 +167,17 @@ def test_with_the_broker_down_the_post_is_kept_and_its_messages_wait_in_the_outb
 def test_the_relay_publishes_a_pending_post_once_the_broker_is_back_and_only_once():
     rig = a_rig(bus=InMemoryBus(up=False))
     upload(rig, a_form((a_jpeg(), "a.jpg")))
-    waiting = rig.ledger.pending()
-    assert relay_outbox(rig.ports) == 0
+    waiting = rig.pending()
+    assert rig.relay() == 0
 
     rig.bus.up = True
-    first = relay_outbox(rig.ports)
-    second = relay_outbox(rig.ports)
+    first = rig.relay()
+    second = rig.relay()
 
     assert (first, second) == (len(waiting), 0)
     assert [e.id for e in rig.bus.published] == [e.id for e in waiting]
     assert "post.submitted" in rig.bus.types()
-    assert rig.ledger.pending() == []
+    assert rig.pending() == []
 
 
 def test_an_object_store_that_does_not_answer_is_a_503_with_retry_after_not_a_500():
@@ -194,4 +193,4 @@ def test_an_object_store_that_does_not_answer_is_a_503_with_retry_after_not_a_50
     assert res.status_code == 503
     assert res.get_json()["error"] == "storage_unavailable"
     assert res.headers["Retry-After"].isdigit()
-    assert rig.ledger.posts == {}
+    assert rig.store.posts == {}
