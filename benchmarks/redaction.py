@@ -35,8 +35,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from services.redaction import adapters, domain, handlers, imaging  # noqa: E402
-from services.redaction.offline import _MemoryRecords, _MemoryStore  # noqa: E402
 from shared import contracts  # noqa: E402
+from shared.storage import MemoryBlobStore  # noqa: E402
 
 BANDS = (("<20", 0, 20), ("20-39", 20, 40), (">=40", 40, 10**9))
 CHANGED = 24  # a channel moving by more than this is beyond JPEG noise
@@ -189,9 +189,9 @@ def end_to_end(
     reader: Any = None,
 ) -> contracts.PhotoRedacted:
     """Exactly the worker's two handlers on one photo, stores in memory."""
-    stores = {a: _MemoryStore() for a in ("originals", "redacted", "previews")}
+    stores = {a: MemoryBlobStore() for a in ("originals", "redacted", "previews")}
     stores["originals"].put("originals/p/x.jpg", data)
-    records, limits = _MemoryRecords(), domain.Limits()
+    records, limits = adapters.MemoryPhotoRecords(), domain.Limits()
     post = contracts.PostSubmitted(
         post_id="p",
         school_id="s",
