@@ -215,8 +215,8 @@ def demo_device_codes(intake_ports: Any) -> dict[str, str]:
     """Each demo teacher's approved trust device, and a fresh one-time enrolment code
     for it (valid 15 minutes): entered once on the upload page, it lets the browser
     upload. Uploads need an approved device, as the trust's policy says."""
-    from services.intake import handlers as devices
     from services.intake import domain as intake
+    from services.intake import handlers as devices
 
     codes: dict[str, str] = {}
     existing = intake_ports.register.listing(None)
