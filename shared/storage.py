@@ -182,7 +182,12 @@ class S3BlobStore:
             kwargs: dict[str, Any] = {"Bucket": self.bucket}
             if region and region != "us-east-1":
                 kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-            self.client.create_bucket(**kwargs)
+            try:
+                self.client.create_bucket(**kwargs)
+            except ClientError as exc:  # another process made it first: fine
+                code = (exc.response.get("Error") or {}).get("Code")
+                if code != "BucketAlreadyOwnedByYou":
+                    raise
             self.client.put_public_access_block(
                 Bucket=self.bucket,
                 PublicAccessBlockConfiguration={

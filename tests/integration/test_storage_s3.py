@@ -108,3 +108,19 @@ def test_originals_redacted_and_previews_are_separate_buckets(s3_endpoint: str) 
     assert len(buckets) == 3
     assert not stores["redacted"].exists("originals/post-1/a.jpg")
     assert not stores["previews"].exists("originals/post-1/a.jpg")
+
+
+def test_processes_starting_together_all_get_the_bucket(client: Any) -> None:
+    """Every api and worker ensures its buckets at start: when several start at once
+    the ones that lose the race to create a bucket must carry on, not crash."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = f"race-{uuid.uuid4().hex[:12]}"
+    stores = [S3BlobStore(client, name) for _ in range(8)]  # eu-west-2, as MinIO
+
+    with ThreadPoolExecutor(8) as pool:
+        errors = [f.exception() for f in [pool.submit(s.ensure_bucket) for s in stores]]
+
+    assert errors == [None] * 8
+    stores[0].put("k", b"x")
+    assert stores[1].get("k") == b"x"
