@@ -28,7 +28,11 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from services.consent import adapters, admin  # noqa: E402
+from services.consent import (  # noqa: E402
+    adapters,
+    admin,
+    bootstrap,  # noqa: E402
+)
 from services.consent.bootstrap import MIGRATIONS, Ports  # noqa: E402
 from shared import contracts, db  # noqa: E402
 
@@ -38,14 +42,7 @@ TODAY = date(2025, 3, 3)
 def build(size: int, folder: Path) -> tuple[Ports, np.ndarray]:
     engine = db.make_engine(f"sqlite:///{folder / f'c{size}.sqlite3'}")
     db.migrate(engine, MIGRATIONS)
-    store = adapters.SqlConsentStore(engine)
-    ports = Ports(
-        gallery=adapters.SqlFaceGallery(engine),
-        register=store,
-        names=store,
-        store=store,
-        today=lambda: TODAY,
-    )
+    ports = bootstrap.sql_ports(engine, None, today=lambda: TODAY)
     admin.add_school(ports, "oak", "Oak")
     rng = np.random.default_rng(size)
     vectors = rng.normal(size=(size, 128))

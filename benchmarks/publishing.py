@@ -51,6 +51,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ from PIL import Image  # noqa: E402
 from safepost import demo  # noqa: E402
 from safepost.sandboxes import graph, linkedin, webhook, x  # noqa: E402
 from safepost.sandboxes import run as sandboxes_run  # noqa: E402
-from services.publishing import adapters, bootstrap, delivery, domain, handlers  # noqa: E402
+from services.publishing import adapters, bootstrap, delivery, domain  # noqa: E402
 from services.publishing.vault import TokenVault, generate_key  # noqa: E402
 from shared import contracts, db  # noqa: E402
 from shared.storage import MemoryBlobStore  # noqa: E402
@@ -179,15 +180,22 @@ def publishing_ports(
     with the demo's accounts connected (tokens sealed in the vault)."""
     engine = db.make_engine(url)
     db.migrate(engine, bootstrap.MIGRATIONS)
-    directory = adapters.SqlAccountDirectory(engine)
     vault = TokenVault(generate_key())
     ports = bootstrap.Ports(
-        accounts=directory,
+        accounts=adapters.SqlAccountDirectory(engine),
         deliveries=adapters.SqlDeliveryLog(engine),
         redacted=MemoryBlobStore(),
         platforms=bootstrap.platform_adapters(None),
         approvals=adapters.SqlApprovals(engine),
-        outbox=directory,
+        unit=partial(
+            adapters.PublishingUnit,
+            engine,
+            adapters.outbox,
+            producer=bootstrap.SERVICE,
+            publisher=None,  # what it emits stays in the outbox
+            vault=vault,
+        ),
+        outbox=db.SqlOutbox(engine, adapters.outbox, db.utcnow),
         sites=adapters.SqlSiteRegister(engine),
         tokens=adapters.SqlTokens(engine, vault),
         vault=vault,
@@ -231,7 +239,8 @@ def approve(ports: bootstrap.Ports, school: str, number: int, image: bytes) -> s
             )
         ],
     )
-    handlers.publish_post(event, approvals=ports.approvals, deliveries=ports.deliveries)
+    use_cases = bootstrap.handler_map(ports)
+    use_cases[contracts.PostApproved](event)
     verified = contracts.PostConsentVerified(
         post_id=post_id,
         school_id=school,
@@ -239,12 +248,7 @@ def approve(ports: bootstrap.Ports, school: str, number: int, image: bytes) -> s
         current=True,
         checked_on=ports.now().date(),
     )
-    handlers.consent_verified(
-        verified,
-        approvals=ports.approvals,
-        deliveries=ports.deliveries,
-        now=ports.now,
-    )
+    use_cases[contracts.PostConsentVerified](verified)
     return post_id
 
 

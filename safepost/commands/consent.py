@@ -7,14 +7,17 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.consent.bootstrap import Ports
 
 
-def _ports() -> Any:
-    from safepost.embedded import SPECS
+def _ports() -> Ports:
+    from services.consent.worker import SPEC
     from shared.config import Settings
 
-    return SPECS["consent"].make_ports(Settings.from_env("consent"))
+    return SPEC.make_ports(Settings.from_env("consent"))
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -1,17 +1,23 @@
-"""Administrative functions for the CLI, the demo seed and ``safepost redact``."""
+"""Administrative functions for the CLI, the demo seed and ``safepost redact``: the
+same use cases as the API (``use_cases``), each in its own unit of work."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.consent import domain, handlers, importing
-from services.consent.adapters import NeverPublish
+from services.consent import domain, handlers, importing, use_cases
 from services.consent.bootstrap import Ports
+from services.consent.ports import Enroller
 from shared import contracts
-from shared.errors import InvalidInputError, NotFoundError
+from shared.errors import DomainError, InvalidInputError, NotFoundError
+
+
+class NoEnrollerError(DomainError):
+    code = "no_enroller"
+    status = 503
 
 
 def add_school(ports: Ports, slug: str, name: str) -> bool:
@@ -20,13 +26,17 @@ def add_school(ports: Ports, slug: str, name: str) -> bool:
         raise InvalidInputError("a school slug is 2-40 of a-z, 0-9 and -")
     if not name.strip():
         raise InvalidInputError("a school needs a name")
-    created: bool = ports.store.add_school(domain.School(slug, name.strip()))
-    return created
+    return use_cases.add_school(ports.relayed_unit(), domain.School(slug, name.strip()))
 
 
 def list_schools(ports: Ports) -> list[domain.School]:
-    schools: list[domain.School] = ports.store.schools()
-    return schools
+    return ports.views.schools()
+
+
+def enroller(ports: Ports) -> Enroller:
+    if ports.enroller is None:
+        raise NoEnrollerError("face enrolment is not available here")
+    return ports.enroller
 
 
 def decide(
@@ -64,7 +74,7 @@ def import_csv(
 ) -> importing.ImportReport:
     """Import pupils and consents; all or nothing. Row errors come back in the
     report (nothing applied); an unreadable file raises InvalidInputError."""
-    info = ports.store.school(school)
+    info = ports.views.school(school)
     today = ports.today()
     try:
         rows, errors = importing.parse_with_errors(data, info, today)
@@ -72,14 +82,19 @@ def import_csv(
         raise InvalidInputError(str(exc), code="bad_csv") from None
     if errors:
         return importing.ImportReport(rows=len(rows) + len(errors), errors=errors)
-    report: importing.ImportReport = ports.store.apply_import(
-        school, rows, by, today, dry_run
+    return use_cases.import_rows(
+        ports.relayed_unit(),
+        school,
+        rows,
+        by=by,
+        today=today,
+        dry_run=dry_run,
+        policy=ports.policy,
     )
-    return report
 
 
 def export_csv(ports: Ports, school: str) -> str:
-    return importing.export(ports.store.export_rows(school))
+    return importing.export(ports.views.export_rows(school))
 
 
 def enrol(
@@ -87,19 +102,20 @@ def enrol(
 ) -> int:
     """Encode reference photos (exactly one face each) and enrol the pupil; the
     photos are never stored. The number of encodings the pupil now has."""
-    ports.store.pupil(school, pupil_id)  # NotFoundError first
-    encodings = [ports.enroller.encode(p.read_bytes(), p.name) for p in photos]
-    enrolled: int = ports.store.enrol(school, pupil_id, encodings, by)
-    return enrolled
+    ports.views.pupil(school, pupil_id)  # NotFoundError first
+    encoder = enroller(ports)
+    encodings = [encoder.encode(p.read_bytes(), p.name) for p in photos]
+    return use_cases.enrol(ports.relayed_unit(), school, pupil_id, encodings, by)
 
 
 def show(ports: Ports, school: str, pupil_id: str) -> dict[str, Any]:
     """A pupil's roll details, consent in force and history (for the CLI)."""
-    pupil = ports.store.pupil(school, pupil_id)
-    standing = ports.store.standings(school, [pupil_id]).get(pupil_id)
+    views = ports.views
+    pupil = views.pupil(school, pupil_id)
+    standing = views.standing(school, pupil_id)
     if standing is None:
         raise NotFoundError(f"no pupil {pupil_id} in {school}")
-    bio = ports.store.biometric(school, pupil_id)
+    bio = views.biometric(school, pupil_id)
     today = ports.today()
     return {
         "pupil_id": pupil.pupil_id,
@@ -110,7 +126,7 @@ def show(ports: Ports, school: str, pupil_id: str) -> dict[str, Any]:
         "never_publish": standing.never_publish,
         "biometric_consent": bio.status if bio else None,
         "pupil_objects": bio.pupil_objects if bio else False,
-        "enrolled_encodings": ports.store.enrolled(school, pupil_id),
+        "enrolled_encodings": views.enrolled(school, pupil_id),
         "consents": {
             f"{purpose}/{platform or '*'}": {
                 "status": r.status,
@@ -130,7 +146,7 @@ def show(ports: Ports, school: str, pupil_id: str) -> dict[str, Any]:
                 "recorded_by": r.recorded_by,
                 "recorded_at": r.recorded_at.isoformat() if r.recorded_at else None,
             }
-            for r in ports.store.history(school, pupil_id)
+            for r in views.history(school, pupil_id)
         ],
     }
 
@@ -149,22 +165,40 @@ DEMO_PUPILS = (
 
 def seed_demo_pupils(ports: Ports, school: str) -> int:
     """A handful of demo pupils with varied consent (idempotent); the number added."""
-    store = ports.store
     today = ports.today()
-    existing = {p.pupil_id for p in store.pupils(school)}
+    existing = {p.pupil_id for p in ports.views.pupils(school)}
+    expiry = domain.default_expiry(ports.views.school(school), today)
     added = 0
     for pupil_id, forename, surname, class_name, kind in DEMO_PUPILS:
         if pupil_id in existing:
             continue
-        store.add_pupil(
-            domain.Pupil(school, pupil_id, forename, surname, "Y5", class_name)
+        use_cases.add_pupil(
+            ports.relayed_unit(),
+            domain.Pupil(school, pupil_id, forename, surname, "Y5", class_name),
         )
         added += 1
-        expiry = domain.default_expiry(store.school(school), today)
-        status = {"expired": "granted", "withdrawn": "granted"}.get(kind, kind)
-        if kind in ("never_publish", "granted_facebook_only"):
-            status = "granted"
-        record = domain.ConsentRecord(
+        for record in _demo_consents(pupil_id, kind, expiry, today):
+            use_cases.record_consent(ports.relayed_unit(), school, record, today)
+        if kind == "never_publish":
+            use_cases.set_never_publish(
+                ports.relayed_unit(),
+                school,
+                pupil_id,
+                domain.NeverPublish(True, "looked_after"),
+                "demo",
+                today,
+            )
+    return added
+
+
+def _demo_consents(
+    pupil_id: str, kind: str, expiry: date, today: date
+) -> list[domain.ConsentRecord]:
+    status = {"expired": "granted", "withdrawn": "granted"}.get(kind, kind)
+    if kind in ("never_publish", "granted_facebook_only"):
+        status = "granted"
+    records = [
+        domain.ConsentRecord(
             pupil_id=pupil_id,
             purpose="social_media",
             platform=None,
@@ -177,43 +211,35 @@ def seed_demo_pupils(ports: Ports, school: str) -> int:
             evidence_ref=f"demo-form-{pupil_id}",
             recorded_by="demo",
         )
-        store.record_consent(school, record, today)
-        if kind == "withdrawn":
-            store.record_consent(
-                school,
-                domain.ConsentRecord(
-                    pupil_id,
-                    "social_media",
-                    None,
-                    "withdrawn",
-                    0,
-                    given_by="Demo parent",
-                    relationship="parent",
-                    method="online",
-                    recorded_by="demo",
-                ),
-                today,
+    ]
+    if kind == "withdrawn":
+        records.append(
+            domain.ConsentRecord(
+                pupil_id,
+                "social_media",
+                None,
+                "withdrawn",
+                0,
+                given_by="Demo parent",
+                relationship="parent",
+                method="online",
+                recorded_by="demo",
             )
-        if kind == "granted_facebook_only":
-            for platform in ("instagram", "x"):
-                store.record_consent(
-                    school,
-                    domain.ConsentRecord(
-                        pupil_id,
-                        "social_media",
-                        platform,
-                        "refused",
-                        0,
-                        expires_on=expiry,
-                        given_by="Demo parent",
-                        relationship="parent",
-                        method="paper",
-                        recorded_by="demo",
-                    ),
-                    today,
-                )
-        if kind == "never_publish":
-            store.set_never_publish(
-                school, pupil_id, NeverPublish(True, "looked_after"), "demo", today
+        )
+    if kind == "granted_facebook_only":
+        records += [
+            domain.ConsentRecord(
+                pupil_id,
+                "social_media",
+                platform,
+                "refused",
+                0,
+                expires_on=expiry,
+                given_by="Demo parent",
+                relationship="parent",
+                method="paper",
+                recorded_by="demo",
             )
-    return added
+            for platform in ("instagram", "x")
+        ]
+    return records

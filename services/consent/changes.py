@@ -6,7 +6,7 @@ school does) with every purpose ``no_consent``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 from services.consent import domain
@@ -91,12 +91,7 @@ def expired(
     )
 
 
-def seal(
-    event: contracts.Message,
-    key: Sequence[str] | None = None,
-    actor: str | None = None,
-) -> contracts.Envelope:
-    """The envelope to keep in the outbox; a ``key`` makes its id deterministic;
-    ``actor`` is who made the change (None for the expiry sweep)."""
-    message_id = contracts.deterministic_id(SERVICE, *key) if key else None
-    return contracts.seal(event, producer=SERVICE, message_id=message_id, actor=actor)
+def expired_id(record: domain.ConsentRecord) -> str:
+    """The id of a record's expiry announcement: the same every time it is swept,
+    so it is announced once."""
+    return contracts.deterministic_id(SERVICE, "expired", str(record.record_id))

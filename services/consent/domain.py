@@ -7,9 +7,9 @@ consent for every target platform are current on the publish date.
 
 from __future__ import annotations
 
+import math
 import re
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -27,6 +27,8 @@ NEVER_PUBLISH_CATEGORIES = (
     "court_order",
     "other",
 )
+
+ENCODING_DIMS = 128  # a face encoding: 128 finite numbers
 
 # Identification (chosen by measurement: benchmarks/consent_identify.py, see
 # docs/architecture.md "Consent"): stricter than face_recognition's 0.6.
@@ -318,88 +320,39 @@ def may_enrol(pupil: Pupil | None, biometric: BiometricConsent | None) -> str | 
     return None
 
 
-# Names in photos (OCR text).
-
-_OCR_LOOKALIKES = str.maketrans(
-    {"0": "o", "1": "l", "|": "l", "5": "s", "3": "e", "8": "b", "$": "s", "@": "a"}
-)
+def valid_encoding(encoding: Sequence[float]) -> bool:
+    return len(encoding) == ENCODING_DIMS and all(math.isfinite(x) for x in encoding)
 
 
-def normalise(text: str) -> str:
-    """Lower case, no accents, OCR look-alike digits as letters, words split by one
-    space."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    plain = plain.translate(_OCR_LOOKALIKES)
-    return " ".join(re.sub(r"[^a-z]+", " ", plain).split())
-
-
-MAX_TEXT = 300  # OCR text beyond this is not searched for names (it is flagged)
+# Never-publish (admins only; never revealed outside this service).
 
 
 @dataclass(frozen=True)
-class NameIndex:
-    """The pupil surnames of one school, normalised for matching OCR text.
-
-    A surname alone is enough to mask, so "forename surname" is covered too.
-    ``fuzzy`` holds each long surname and its one-letter deletions (symmetric delete):
-    a word within one edit of a surname shares one of them.
-    """
-
-    surnames: frozenset[str]
-    squashed: frozenset[str]  # surnames of 4+ letters, spaces removed
-    fuzzy: frozenset[str]
-    longest: int = 0
-
-    @classmethod
-    def of(cls, pupils: Iterable[Pupil]) -> NameIndex:
-        surnames = {normalise(p.surname) for p in pupils} - {""}
-        squashed = {s.replace(" ", "") for s in surnames if len(s) >= 4}
-        fuzzy: set[str] = set()
-        for name in squashed:
-            if len(name) >= 5:
-                fuzzy.add(name)
-                fuzzy.update(_deletions(name))
-        longest = max((len(s) for s in squashed), default=0)
-        return cls(frozenset(surnames), frozenset(squashed), frozenset(fuzzy), longest)
+class NeverPublish:
+    active: bool
+    category: str = ""
+    note: str = ""
+    version: int = 0
+    recorded_by: str = ""
+    recorded_at: datetime | None = None
 
 
-def _deletions(word: str) -> set[str]:
-    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+@dataclass(frozen=True)
+class TakeDown:
+    """The trust's choice for live posts of a pupil who left or whose consent
+    expired: take them down, or keep what was published while consent was valid (the
+    default; listed for the DPO). Withdrawal and never-publish always take them
+    down."""
+
+    on_leaving: bool = False
+    on_expiry: bool = False
 
 
-def mentions_pupil(text: str, names: NameIndex) -> bool:
-    """Whether OCR text shows a pupil's surname (with or without the forename).
+@dataclass(frozen=True)
+class GridRow:
+    """One pupil in the consent grid: who may appear where, at a glance."""
 
-    Case, accents, spacing and punctuation are ignored, OCR look-alikes (0/o, 1/l,
-    5/s) are folded, a surname of 4+ letters is found inside run-together words, and
-    words of 5+ letters may differ from a surname by one letter. Masking a word that
-    is not a name costs nothing, so the matching leans towards masking.
-    """
-    words = normalise(text[:MAX_TEXT]).split()
-    if not words:
-        return False
-    if any(w in names.surnames for w in words):
-        return True
-    if any(
-        " ".join(pair) in names.surnames for pair in zip(words, words[1:], strict=False)
-    ):
-        return True  # two-word surnames ("de la cruz" is caught squashed below)
-    squashed = "".join(words)
-    for start in range(len(squashed)):
-        for end in range(start + 4, min(len(squashed), start + names.longest) + 1):
-            if squashed[start:end] in names.squashed:
-                return True
-    for word in words:
-        if len(word) >= 4 and (
-            word in names.fuzzy or not _deletions(word).isdisjoint(names.fuzzy)
-        ):
-            return True
-    return False
-
-
-def text_verdict(text: str, names: NameIndex) -> tuple[bool, str]:
-    """(mask, reason) for one OCR text region."""
-    if mentions_pupil(text, names):
-        return True, "pupil_name"
-    return False, "readable_text"
+    pupil: Pupil
+    standing: Standing
+    biometric: BiometricConsent | None
+    enrolled: int

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 from services.consent import domain
+from services.consent.names import text_verdict
 from services.consent.ports import (
     ConsentRegister,
     FaceGallery,
@@ -92,7 +93,7 @@ def decide_with_scopes(
     if event.texts:
         index = names.name_index(event.school_id)
         for t in event.texts:
-            mask, reason = domain.text_verdict(t.text, index)
+            mask, reason = text_verdict(t.text, index)
             texts.append(
                 contracts.TextDecision(index=t.index, mask=mask, reason=reason)
             )

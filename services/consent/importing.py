@@ -340,3 +340,22 @@ def yes_no(status: str | None) -> str:
         "withdrawn": "withdrawn",
         "not_returned": "",
     }.get(status or "", "")
+
+
+def export_row(
+    pupil: domain.Pupil,
+    wide: Sequence[domain.ConsentRecord | None],
+    biometric: domain.BiometricConsent | None,
+) -> list[str]:
+    """One pupil's export row (``wide``: the purpose-wide record of each purpose)."""
+    return [
+        pupil.pupil_id,
+        pupil.forename,
+        pupil.surname,
+        pupil.preferred_name,
+        pupil.year_group,
+        pupil.class_name,
+        pupil.left_on.isoformat() if pupil.left_on else "",
+        *(yes_no(c.status if c else None) for c in wide),
+        yes_no(biometric.status if biometric else None),
+    ]

@@ -26,9 +26,10 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import urlsplit
 
-from services.publishing import domain, sites
+from services.publishing import accounts, domain, sites
 from services.publishing.bootstrap import Ports
 from services.publishing.platforms.folder import folder_external_id
+from services.publishing.ports import Unit
 from shared import auth
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
 
@@ -100,20 +101,29 @@ def add_account(
             status_reason=NOT_CONNECTED if tokened else "",
         ),
     )
-    existing = ports.accounts.get(account_id)
+    with ports.unit() as unit:
+        added = _add(ports, unit, account)
+        unit.commit()
+    return added
+
+
+def _add(ports: Ports, unit: Unit, account: domain.Account) -> bool:
+    """Add and announce it in ``unit``; False if it was there (for the same school)."""
+    existing = unit.accounts.get(account.account_id)
     if existing is None:
-        if not sites.is_approved(ports, kind):
+        if not sites.is_approved(ports, account.kind):
             raise ConflictError(
-                f"{sites.name(kind)} is not an approved site in the trust's register: "
-                "ask IT to approve it first",
+                f"{sites.name(account.kind)} is not an approved site in the trust's "
+                "register: ask IT to approve it first",
                 code="site_not_approved",
             )
-        if ports.accounts.add(account):
+        if accounts.add(unit, account):
             return True
-        existing = ports.accounts.get(account_id)
-    if existing is not None and existing.school_id != school:
+        existing = unit.accounts.get(account.account_id)
+    if existing is not None and existing.school_id != account.school_id:
         raise ConflictError(
-            f"account {account_id} belongs to another school", code="account_taken"
+            f"account {account.account_id} belongs to another school",
+            code="account_taken",
         )
     return False
 
@@ -128,7 +138,20 @@ def update_account(
     """Change an account's name, platform id, owner, footer, enabled state or
     settings (never its school or platform); the account as stored. A new platform
     id or address means the stored token is for something else: connect again."""
-    account = ports.accounts.get(account_id)
+    with ports.unit() as unit:
+        changed = _update(ports, unit, account_id, changes, by)
+        unit.commit()
+    return changed
+
+
+def _update(
+    ports: Ports,
+    unit: Unit,
+    account_id: str,
+    changes: Mapping[str, Any],
+    by: auth.Identity | None,
+) -> domain.Account:
+    account = unit.accounts.get(account_id)
     if account is None:
         raise NotFoundError(f"no account {account_id}", code="unknown_account")
     if by is not None:
@@ -149,7 +172,7 @@ def update_account(
             status_reason="its platform id or address changed: connect it again",
         )
     if changed != account:
-        ports.accounts.update(changed)
+        accounts.save(unit, changed)
     return changed
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.publishing import api, media_api, takedown_api
+from services.publishing import media_api, pages, takedown_api
 from services.publishing.bootstrap import SERVICE, Ports, ready_checks, real_ports
 from shared import web
 from shared.config import Settings
@@ -15,7 +15,7 @@ def create_app(ports: Ports | None = None, settings: Settings | None = None) -> 
     ports = ports or real_ports(settings)
     app = web.service_app(
         SERVICE,
-        api.bp,
+        pages.bp,  # the JSON API's blueprint, with the pages on it
         settings=settings,
         ports=ports,
         ready_checks=ready_checks(ports),

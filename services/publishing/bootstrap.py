@@ -1,8 +1,10 @@
-"""Wiring for publishing: ports, real adapters, handler map, readiness checks."""
+"""Wiring for publishing: ports, real adapters, the use case of each message type in
+its unit of work, readiness checks."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -22,14 +24,18 @@ from services.publishing.ports import (
     AccountDirectory,
     Approvals,
     DeliveryLog,
+    OAuthStates,
     SiteRegister,
     Takedowns,
     Tokens,
+    Unit,
 )
-from shared import contracts, db
+from services.publishing.vault import TokenVault
+from shared import contracts, db, uow
 from shared.bus import HandlerMap, Publisher
 from shared.config import Settings
 from shared.storage import BlobStore, open_store
+from shared.uow import transaction
 
 SERVICE = "publishing"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -37,27 +43,32 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 @dataclass(frozen=True)
 class Ports:
+    """The repositories here are the read side (pages, API answers, what the
+    delivery loop reads); every change goes through ``unit``."""
+
     accounts: AccountDirectory
     deliveries: DeliveryLog
     redacted: BlobStore  # the only store publishing opens: never the originals
     platforms: Mapping[str, Adapter]  # one adapter per platform
     approvals: Approvals
+    unit: Callable[[], Unit]  # a fresh unit of work per use case
     publish_root: Path | None = None
-    outbox: Any = None  # the accounts' outbox (shared.outbox.Outbox), relayed
+    outbox: db.SqlOutbox | None = None  # publishing's outbox, for inspection
     publisher: Publisher | None = None
+    relay: Callable[[threading.Event], None] | None = None  # sends what waits
     now: Callable[[], datetime] = db.utcnow
     ready: dict[str, Callable[[], None]] = field(default_factory=dict)
     sites: SiteRegister | None = None  # the trust's register of approved sites
     takedowns: Takedowns | None = None  # who rounds show, takedowns, manual tasks
     tokens: Tokens | None = None  # accounts' tokens, encrypted at rest
-    vault: Any = None  # services.publishing.vault.TokenVault
+    vault: TokenVault | None = None
     # The platforms' app credentials, API bases and versions (Settings.platform_env)
     platform_env: Mapping[str, str] = field(default_factory=dict)
     public_url: str = "http://127.0.0.1:8000"
     secret_key: str = ""  # signs the short-lived image URLs platforms fetch
     policy: delivery.Policy = field(default_factory=delivery.Policy)
     crash_after_answer: Callable[[Any], None] | None = None  # tests, benchmark
-    oauth_states: Any = None  # ports.OAuthStates: pending OAuth authorisations
+    oauth_states: OAuthStates | None = None  # pending OAuth authorisations
 
 
 def platform_adapters(publish_root: Path | None) -> dict[str, Adapter]:
@@ -152,6 +163,7 @@ def media_signer(ports: Ports) -> Callable[[str], str | None]:
 
 def delivery_engine(ports: Ports) -> delivery.Engine:
     return delivery.Engine(
+        unit=ports.unit,
         accounts=ports.accounts,
         deliveries=ports.deliveries,
         approvals=ports.approvals,
@@ -169,13 +181,12 @@ def delivery_engine(ports: Ports) -> delivery.Engine:
 
 
 def real_ports(settings: Settings) -> Ports:
-    from services.publishing.vault import TokenVault
     from shared.bus import KombuPublisher
 
     engine = db.make_engine(settings.database_url)
     db.migrate(engine, MIGRATIONS)
-    directory = adapters.SqlAccountDirectory(engine)
     vault = TokenVault(settings.token_keys) if settings.token_keys else None
+    publisher = KombuPublisher(settings.amqp_url)
     return Ports(
         sites=adapters.SqlSiteRegister(engine),
         takedowns=adapters.SqlTakedowns(engine),
@@ -185,10 +196,19 @@ def real_ports(settings: Settings) -> Ports:
         platform_env=dict(settings.platform_env),
         public_url=settings.public_url,
         secret_key=settings.secret_key,
-        accounts=directory,
+        accounts=adapters.SqlAccountDirectory(engine),
         approvals=adapters.SqlApprovals(engine),
-        outbox=directory,
-        publisher=KombuPublisher(settings.amqp_url),
+        unit=partial(
+            adapters.PublishingUnit,
+            engine,
+            adapters.outbox,
+            producer=SERVICE,
+            publisher=publisher,
+            vault=vault,
+        ),
+        outbox=db.SqlOutbox(engine, adapters.outbox, db.utcnow),
+        publisher=publisher,
+        relay=uow.relay_task(engine, adapters.outbox, publisher),
         deliveries=adapters.SqlDeliveryLog(engine),
         redacted=open_store(settings, "redacted"),
         platforms=platform_adapters(settings.publish_root),
@@ -199,48 +219,24 @@ def real_ports(settings: Settings) -> Ports:
 
 
 def handler_map(ports: Ports) -> HandlerMap:
-    publish = partial(
-        handlers.publish_post,
-        approvals=ports.approvals,
-        deliveries=ports.deliveries,
-        takedowns=ports.takedowns,
-    )
-    cleared = partial(
-        handlers.consent_verified,
-        approvals=ports.approvals,
-        deliveries=ports.deliveries,
-        now=ports.now,
-    )
-    recalled = partial(
-        handlers.post_recalled,
-        approvals=ports.approvals,
-        deliveries=ports.deliveries,
-        now=ports.now,
-    )
-    return {
-        contracts.PostApproved: publish,
-        contracts.PostConsentVerified: cleared,
-        contracts.PostRecalled: recalled,
-        **_takedown_handlers(ports),
-        **fit.handlers(ports),
+    """Each message type's use case, run in its own unit of work: its changes and the
+    messages it emits commit together (and are sent after)."""
+    now = ports.now
+
+    def run(use_case: Callable[[Unit, Any], Sequence[contracts.Message]]) -> Any:
+        return transaction(ports.unit, use_case)
+
+    out: dict[type[contracts.Message], Any] = {
+        contracts.PostApproved: run(handlers.publish_post),
+        contracts.PostConsentVerified: run(partial(handlers.consent_verified, now=now)),
+        contracts.PostRecalled: run(partial(handlers.post_recalled, now=now)),
+        contracts.CheckFit: run(
+            lambda u, m: fit.check_fit(m, accounts=u.accounts, redacted=ports.redacted)
+        ),
     }
-
-
-def _takedown_handlers(ports: Ports) -> HandlerMap:
-    if ports.takedowns is None:
-        return {}
-    takedowns = ports.takedowns
-
-    def consent_changed(event: contracts.ConsentChanged) -> list[contracts.Message]:
-        return takedown.consent_changed(
-            event,
-            takedowns=takedowns,
-            deliveries=ports.deliveries,
-            accounts=ports.accounts,
-            now=ports.now(),
-        )
-
-    return {contracts.ConsentChanged: consent_changed}
+    if ports.takedowns is not None:
+        out[contracts.ConsentChanged] = run(partial(takedown.consent_changed, now=now))
+    return out
 
 
 def ready_checks(ports: Ports) -> dict[str, Callable[[], None]]:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Sequence
-from functools import partial
-from typing import Protocol
 
 from PIL import Image, UnidentifiedImageError
 
@@ -22,7 +20,6 @@ from services.publishing import domain, limits
 from services.publishing.platforms import x
 from services.publishing.ports import AccountDirectory
 from shared import contracts
-from shared.bus import HandlerMap
 from shared.storage import BlobNotFoundError, BlobStore, InvalidKeyError
 
 logger = logging.getLogger(__name__)
@@ -35,22 +32,6 @@ WAITS = {
     domain.DISABLED: "The account is disabled: an approved post waits until it is "
     "enabled again.",
 }
-
-
-class FitPorts(Protocol):
-    """What the fit check needs of publishing's ports."""
-
-    @property
-    def accounts(self) -> AccountDirectory: ...
-
-    @property
-    def redacted(self) -> BlobStore: ...
-
-
-def handlers(ports: FitPorts) -> HandlerMap:
-    """This module's handlers, bound to publishing's ports (merged into the map)."""
-    check = partial(check_fit, accounts=ports.accounts, redacted=ports.redacted)
-    return {contracts.CheckFit: check}
 
 
 def check_fit(

@@ -1,5 +1,7 @@
-"""Publishing's handlers: an approved post passes the final gate (consent asked again),
-then its deliveries are scheduled; the delivery loop (``delivery.py``) sends them."""
+"""Publishing's use cases for the messages it handles: an approved post passes the
+final gate (consent asked again), then its deliveries are scheduled; the delivery loop
+(``delivery``) sends them. Each runs in one unit of work (``bootstrap.handler_map``):
+its changes, the transitions' messages and the messages it returns commit together."""
 
 from __future__ import annotations
 
@@ -8,31 +10,27 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from services.publishing import delivery, domain
-from services.publishing.ports import Approvals, DeliveryLog, Takedowns
+from services.publishing import domain
+from services.publishing.delivery.transitions import owe, schedule, verify_request
+from services.publishing.ports import Unit
 from shared import contracts
 
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
-def publish_post(
-    event: contracts.PostApproved,
-    *,
-    approvals: Approvals,
-    deliveries: DeliveryLog,
-    takedowns: Takedowns | None = None,
-) -> list[contracts.Message]:
+def publish_post(unit: Unit, event: contracts.PostApproved) -> list[contracts.Message]:
     """An approved post is not sent yet: first the final gate asks consent whether
     the decisions the approver saw are still current (``consent.verify_post``).
     Until consent answers, nothing is sent (a consent outage means waiting).
     An older round than one already known, or a recalled round, sends nothing."""
+    approvals = unit.approvals
     if event.round < approvals.newest_round(event.post_id):
         logger.info("post %s: approval round %d is stale", event.post_id, event.round)
         return []
     kept = approvals.open(event)
-    if takedowns is not None:  # who this round shows, for takedowns (ids only)
-        takedowns.show(
+    if unit.takedowns is not None:  # who this round shows, for takedowns (ids only)
+        unit.takedowns.show(
             event.post_id,
             event.round,
             event.school_id,
@@ -41,25 +39,22 @@ def publish_post(
     if kept.state in (domain.RECALLED, domain.ROUND_HELD):
         logger.info("post %s round %d was %s", event.post_id, event.round, kept.state)
         return []
-    markers = [deliveries.get(event.post_id, a) for a in event.accounts]
+    markers = [unit.deliveries.get(event.post_id, a) for a in event.accounts]
     if all(m is not None and m.status == domain.LIVE for m in markers):
         # Live everywhere: announced when delivered (a redelivered consent answer
         # announces again with the same ids); nothing new to say.
         return []
-    return [delivery.verify_request(event)]
+    return [verify_request(event)]
 
 
 def consent_verified(
-    event: contracts.PostConsentVerified,
-    *,
-    approvals: Approvals,
-    deliveries: DeliveryLog,
-    now: Clock,
+    unit: Unit, event: contracts.PostConsentVerified, *, now: Clock
 ) -> list[contracts.Message]:
     """Consent answered the final gate. Current: every account not live yet gets a
     pending delivery, which the delivery loop sends. Changed:
     hold the round (no platform is called) and tell approval, which returns the post
     to the approver re-rendered. A recalled or superseded round does nothing."""
+    approvals = unit.approvals
     kept = approvals.get(event.post_id, event.round)
     if kept is None or kept.event is None:
         logger.warning("consent answer for unknown round of post %s", event.post_id)
@@ -69,56 +64,49 @@ def consent_verified(
     if event.round < approvals.newest_round(event.post_id):
         return []
     approved = kept.event
-    if not event.current:
-        approvals.settle(event.post_id, event.round, domain.ROUND_HELD, event.school_id)
-        _hold(approved, "consent_changed", deliveries=deliveries, now=now)
-        reasons = {s.reason for s in event.stale}
-        return [
-            contracts.PublicationHeld(
-                post_id=event.post_id,
-                school_id=event.school_id,
-                round=event.round,
-                reason=(
-                    "consent_unknown_account"
-                    if reasons == {"unknown_account"}
-                    else "consent_changed"
-                ),
-                pupils=sorted({s.pupil_id for s in event.stale}),
-            )
-        ]
-    approvals.settle(event.post_id, event.round, domain.CLEARED, event.school_id)
-    return delivery.schedule(approved, deliveries, now())
+    if event.current:
+        approvals.settle(event.post_id, event.round, domain.CLEARED, event.school_id)
+        schedule(unit, approved, now())
+        return []
+    approvals.settle(event.post_id, event.round, domain.ROUND_HELD, event.school_id)
+    _hold(unit, approved, "consent_changed", now=now)
+    reasons = {s.reason for s in event.stale}
+    return [
+        contracts.PublicationHeld(
+            post_id=event.post_id,
+            school_id=event.school_id,
+            round=event.round,
+            reason=(
+                "consent_unknown_account"
+                if reasons == {"unknown_account"}
+                else "consent_changed"
+            ),
+            pupils=sorted({s.pupil_id for s in event.stale}),
+        )
+    ]
 
 
 def post_recalled(
-    event: contracts.PostRecalled,
-    *,
-    approvals: Approvals,
-    deliveries: DeliveryLog,
-    now: Clock,
+    unit: Unit, event: contracts.PostRecalled, *, now: Clock
 ) -> list[contracts.Message]:
     """Approval took the round back (consent changed after approval): nothing more of
     it is sent. Accounts already live stay so (taking them down is another step)."""
-    kept = approvals.get(event.post_id, event.round)
-    approvals.settle(event.post_id, event.round, domain.RECALLED, event.school_id)
+    kept = unit.approvals.get(event.post_id, event.round)
+    unit.approvals.settle(event.post_id, event.round, domain.RECALLED, event.school_id)
     if kept is not None and kept.event is not None:
-        _hold(kept.event, "recalled", deliveries=deliveries, now=now)
+        _hold(unit, kept.event, "recalled", now=now)
     logger.info("post %s round %d recalled", event.post_id, event.round)
     return []
 
 
 def _hold(
-    event: contracts.PostApproved,
-    reason: str,
-    *,
-    deliveries: DeliveryLog,
-    now: Clock,
+    unit: Unit, event: contracts.PostApproved, reason: str, *, now: Clock
 ) -> None:
     """Every delivery of the post not sent yet is held (never sent in this round).
     One being sent, or whose answer is being looked for, is left to the delivery
     loop: it may be live, and the loop holds it once it knows it is not."""
     for account_id in event.accounts:
-        marker = deliveries.get(event.post_id, account_id)
+        marker = unit.deliveries.get(event.post_id, account_id)
         if marker is not None and marker.status in domain.UNSETTLED:
             continue
         at = now()
@@ -135,4 +123,4 @@ def _hold(
             held = replace(
                 marker, status=domain.HELD, reason=reason, at=at, next_attempt_at=None
             )
-        deliveries.settle(held, [delivery.updated(held)])
+        owe(unit, held)

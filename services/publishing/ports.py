@@ -1,4 +1,6 @@
-"""Ports publishing needs: accounts, delivery markers and the publishing targets."""
+"""Ports publishing needs: its repositories (accounts, approval rounds, delivery
+markers, takedowns, the register of approved sites, tokens, pending authorisations)
+and its unit of work, which holds them on one transaction with its outbox."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from services.publishing.domain import (
 )
 from services.publishing.platforms.base import Credentials
 from shared import contracts
+from shared.uow import UnitOfWork
 
 
 class AccountDirectory(Protocol):
@@ -29,7 +32,7 @@ class AccountDirectory(Protocol):
         """Add the account unless its id exists; True if it was added."""
 
     def update(self, account: Account) -> None:
-        """Store the account's new settings (announced as ``account.changed``)."""
+        """Store the account's new settings (the use case announces them)."""
 
     def all(self) -> list[Account]:
         """Every account of every school."""
@@ -65,10 +68,6 @@ class DeliveryLog(Protocol):
     def with_takedown(self, takedown_id: str) -> list[Delivery]:
         """The copies a takedown concerns."""
 
-    def settle(self, delivery: Delivery, messages: Sequence[contracts.Message]) -> None:
-        """Record the delivery's new state and the messages it owes (to the outbox,
-        relayed) in one transaction."""
-
 
 @dataclass(frozen=True)
 class Approval:
@@ -100,11 +99,6 @@ class Approvals(Protocol):
         """Set the round's state (inserting a bare round if it is not known yet)."""
 
 
-class Announcements(Protocol):
-    def announce(self, account: Account) -> None:
-        """Record ``account.changed`` for this account in the outbox (relayed)."""
-
-
 class SiteRegister(Protocol):
     """The trust's register of approved sites, kept by IT."""
 
@@ -114,9 +108,8 @@ class SiteRegister(Protocol):
     def all(self) -> list[Site]:
         """Every platform in the register."""
 
-    def put(self, site: Site, message: contracts.Message | None = None) -> None:
-        """Insert or replace the platform's entry (``message``: to the trail, in the
-        same transaction)."""
+    def put(self, site: Site) -> None:
+        """Insert or replace the platform's entry."""
 
 
 class Tokens(Protocol):
@@ -179,25 +172,49 @@ class Takedowns(Protocol):
     def get(self, takedown_id: str) -> Takedown | None:
         """The takedown, or None."""
 
-    def complete(
-        self, takedown_id: str, at: datetime, message: contracts.Message
-    ) -> bool:
-        """Mark it complete and owe ``message``, once; True for the caller that did."""
+    def complete(self, takedown_id: str, at: datetime) -> bool:
+        """Mark it complete, once; True for the caller that did."""
 
-    def open_manual(self, task: ManualTask, message: contracts.Message) -> None:
-        """Open a manual takedown task (unless one is open) and owe ``message``."""
+    def open_manual(self, task: ManualTask) -> bool:
+        """Open a manual takedown task unless one is open; True if it opened one."""
 
     def manual(
         self, *, schools: set[str] | None = None, open_only: bool = True
     ) -> list[ManualTask]:
         """Manual tasks, oldest first."""
 
-    def escalate(
-        self, post_id: str, account_id: str, at: datetime, message: contracts.Message
-    ) -> bool:
-        """Mark an open task escalated (once) and owe ``message``."""
+    def escalate(self, post_id: str, account_id: str, at: datetime) -> bool:
+        """Mark an open task escalated, once; True for the caller that did."""
 
     def close_manual(
         self, post_id: str, account_id: str, by: str, confirmation: str, at: datetime
     ) -> ManualTask | None:
         """Close the open task; None if there is none."""
+
+
+class Unit(UnitOfWork, Protocol):
+    """Publishing's unit of work: its repositories on one transaction, and the
+    messages its use case emits (written with the changes, sent after the commit).
+    ``sites``, ``takedowns``, ``tokens`` and ``oauth_states`` are None where they are
+    not kept (no token key configured; tests that leave them out)."""
+
+    @property
+    def accounts(self) -> AccountDirectory: ...
+
+    @property
+    def approvals(self) -> Approvals: ...
+
+    @property
+    def deliveries(self) -> DeliveryLog: ...
+
+    @property
+    def takedowns(self) -> Takedowns | None: ...
+
+    @property
+    def sites(self) -> SiteRegister | None: ...
+
+    @property
+    def tokens(self) -> Tokens | None: ...
+
+    @property
+    def oauth_states(self) -> OAuthStates | None: ...

@@ -15,8 +15,10 @@
 
 A refusal (an ``AuthError``: e.g. ``invalid_grant``, a revoked or spent refresh
 token) makes the account ``needs_reconnect`` with a plain-English reason, through
-``accounts.update`` (announced as ``account.changed``: the audit trail has it, and
-every publishing page shows the banner); its posts wait. A platform that does not
+``accounts.needs_reconnect`` in one unit of work (announced as ``account.changed``:
+the audit trail has it, and every publishing page shows the banner); its posts wait.
+The refresh lock, the new pair and that mark are each their own unit of work; the
+platform is called outside any transaction. A platform that does not
 answer is tried again next round.
 
 The worker runs ``refresh_forever`` beside the consumer (``background_tasks``).
@@ -29,7 +31,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from services.publishing import connect, domain, sites
+from services.publishing import accounts, connect, domain, sites
 from services.publishing.bootstrap import Ports
 from services.publishing.platforms import linkedin, x
 from services.publishing.platforms.base import (
@@ -93,12 +95,20 @@ def refresh_account(
     tokens = ports.tokens
     if tokens is None:
         return "retry"
-    if not tokens.claim_refresh(account.account_id, now, LOCK_SECONDS):
+    with ports.unit() as unit:  # the lock: committed before any platform call
+        locked = unit.tokens is not None and unit.tokens.claim_refresh(
+            account.account_id, now, LOCK_SECONDS
+        )
+        unit.commit()
+    if not locked:
         return "busy"
     try:
         return _claimed(ports, tokens, account, now, window)
     finally:
-        tokens.release_refresh(account.account_id)
+        with ports.unit() as unit:
+            if unit.tokens is not None:
+                unit.tokens.release_refresh(account.account_id)
+            unit.commit()
 
 
 def _claimed(
@@ -139,7 +149,11 @@ def _claimed(
         # LinkedIn's refresh token is not rotated: keep using it until it ends.
         renewed = replace(renewed, refresh_token=current.refresh_token)
     # First of all: the new pair (X's old refresh token is already spent).
-    tokens.put(account.account_id, renewed, by=REFRESHER)
+    with ports.unit() as unit:
+        if unit.tokens is None:
+            raise RuntimeError("publishing's unit of work keeps no tokens")
+        unit.tokens.put(account.account_id, renewed, by=REFRESHER)
+        unit.commit()
     logger.info("account %s: token renewed", account.account_id)
     return "refreshed"
 
@@ -206,13 +220,12 @@ def _refused(account: domain.Account, exc: PlatformError) -> str:
 
 
 def _needs_reconnect(ports: Ports, account_id: str, reason: str) -> None:
-    account = ports.accounts.get(account_id)
-    if account is None or account.connection == domain.NEEDS_RECONNECT:
-        return
-    ports.accounts.update(
-        replace(account, connection=domain.NEEDS_RECONNECT, status_reason=reason)
-    )
-    logger.warning("account %s needs reconnecting", account_id)
+    """Marked and announced in one unit of work (its posts wait)."""
+    with ports.unit() as unit:
+        account = unit.accounts.get(account_id)
+        if account is not None:
+            accounts.needs_reconnect(unit, account, reason)
+        unit.commit()
 
 
 def _day(at: datetime) -> str:

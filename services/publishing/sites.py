@@ -138,7 +138,6 @@ def approve(
     answered; a site approved before is approved again with the new answers."""
     _check_platform(platform)
     checked = _answers(answers)
-    sites = _sites(ports)
     site = domain.Site(
         platform=platform,
         approved=True,
@@ -146,15 +145,17 @@ def approve(
         approved_by=by,
         approved_at=ports.now(),
     )
-    sites.put(
-        site,
-        contracts.SiteChanged(
-            platform=platform,
-            approved=True,
-            by=by,
-            answers={str(k): str(v) for k, v in site.answers.items()},
-        ),
-    )
+    with ports.unit() as unit:
+        _sites(unit.sites).put(site)
+        unit.emit(
+            contracts.SiteChanged(
+                platform=platform,
+                approved=True,
+                by=by,
+                answers={str(k): str(v) for k, v in site.answers.items()},
+            )
+        )
+        unit.commit()
     logger.info("site %s approved by %s", platform, by)
     return site
 
@@ -168,32 +169,34 @@ def withdraw(ports: Ports, platform: str, by: str, note: str) -> domain.Site:
         raise InvalidInputError("say why the site is withdrawn", code="note_required")
     if len(note) > MAX_NOTE:
         raise InvalidInputError(f"the note is longer than {MAX_NOTE} characters")
-    sites = _sites(ports)
-    site = sites.get(platform)
-    if site is None or not site.approved:
-        raise ConflictError(
-            f"{name(platform)} is not approved, so it cannot be withdrawn",
-            code="site_not_approved",
+    with ports.unit() as unit:
+        sites = _sites(unit.sites)
+        site = sites.get(platform)
+        if site is None or not site.approved:
+            raise ConflictError(
+                f"{name(platform)} is not approved, so it cannot be withdrawn",
+                code="site_not_approved",
+            )
+        withdrawn = replace(
+            site, approved=False, withdrawn_by=by, withdrawn_at=ports.now(), note=note
         )
-    withdrawn = replace(
-        site, approved=False, withdrawn_by=by, withdrawn_at=ports.now(), note=note
-    )
-    sites.put(
-        withdrawn,
-        contracts.SiteChanged(
-            platform=platform, approved=False, by=by, note=withdrawn.note
-        ),
-    )
+        sites.put(withdrawn)
+        unit.emit(
+            contracts.SiteChanged(
+                platform=platform, approved=False, by=by, note=withdrawn.note
+            )
+        )
+        unit.commit()
     logger.info("site %s withdrawn by %s", platform, by)
     return withdrawn
 
 
-def _sites(ports: Ports) -> SiteRegister:
-    if ports.sites is None:
+def _sites(register: SiteRegister | None) -> SiteRegister:
+    if register is None:
         raise ConflictError(
             "the register of approved sites is not available", code="no_register"
         )
-    return ports.sites
+    return register
 
 
 def _check_platform(platform: str) -> None:

@@ -1,5 +1,6 @@
 """Taking a post down on request, manual takedown tasks, and a person's actions on a
-delivery (send again, say whether an unconfirmed one went live). JSON API."""
+delivery (send again, say whether an unconfirmed one went live). JSON API; each
+write is a use case in one unit of work (``takedown``, ``delivery.people``)."""
 
 from __future__ import annotations
 
@@ -67,12 +68,7 @@ def take_down(post_id: str) -> Any:
         raise ConflictError("takedowns are not kept here")
     try:
         coming_down = takedown.on_request(
-            post_id,
-            body.reason,
-            identity.username,
-            takedowns=ports.takedowns,
-            deliveries=ports.deliveries,
-            now=ports.now(),
+            _engine(), post_id, body.reason, identity.username
         )
     except takedown.TakedownError as exc:
         raise ConflictError(str(exc), code="nothing_live") from None

@@ -1,5 +1,6 @@
 """Publishing's worker: the final gate's messages; beside it, the delivery loop (sends
-what is due, reconciles lost answers) and the outbox relay."""
+what is due, reconciles lost answers, takes copies down), the outbox relay, the
+escalation of manual takedowns and the tokens' refresh."""
 
 from __future__ import annotations
 
@@ -17,37 +18,21 @@ from services.publishing.bootstrap import (
 )
 from shared import contracts, outbox, runner
 
-RELAY_SECONDS = 2.0
 DELIVERY_SECONDS = 0.5
-
-
-def relay_outbox(ports: Ports) -> int:
-    if ports.outbox is None or ports.publisher is None:
-        return 0
-    return outbox.relay(ports.outbox, ports.publisher)
-
-
-def relay_forever(
-    ports: Ports, stop: threading.Event, interval: float = RELAY_SECONDS
-) -> None:
-    outbox.every(interval, lambda: relay_outbox(ports), stop, "publishing outbox")
-
-
-def deliver_due(ports: Ports) -> int:
-    """Send what is due; relay at once what that owes (live, failed, updated)."""
-    worked: int = delivery.run_due(delivery_engine(ports))
-    if worked:
-        relay_outbox(ports)
-    return worked
+ESCALATION_SECONDS = 600.0
 
 
 def deliver_forever(
     ports: Ports, stop: threading.Event, interval: float = DELIVERY_SECONDS
 ) -> None:
-    outbox.every(interval, lambda: deliver_due(ports), stop, "delivery loop")
-
-
-ESCALATION_SECONDS = 600.0
+    """Send what is due (each claim and each settle its own unit of work: what it
+    owes is sent after its commit, or by the relay)."""
+    outbox.every(
+        interval,
+        lambda: delivery.run_due(delivery_engine(ports)),
+        stop,
+        "delivery loop",
+    )
 
 
 def escalate_forever(
@@ -65,12 +50,14 @@ def escalate_forever(
 def background_tasks(ports: Ports) -> list[Callable[[threading.Event], None]]:
     """Loops run beside the worker: deliveries (and takedowns), the outbox relay, the
     escalation of manual takedowns and the tokens' refresh."""
-    return [
+    tasks: list[Callable[[threading.Event], None]] = [
         partial(deliver_forever, ports),
-        partial(relay_forever, ports),
         partial(escalate_forever, ports),
         partial(refresh.refresh_forever, ports),
     ]
+    if ports.relay is not None:
+        tasks.insert(1, ports.relay)
+    return tasks
 
 
 SPEC = runner.ServiceSpec(

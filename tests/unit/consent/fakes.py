@@ -6,9 +6,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
-from services.consent import adapters, domain
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from services.consent import adapters, bootstrap, domain
 from services.consent.bootstrap import MIGRATIONS, Ports
-from shared import db
+from services.consent.names import NameIndex
+from shared import contracts, db, outbox
 from tests.support.bus import InMemoryBus
 
 MONDAY = date(2025, 3, 3)
@@ -40,8 +44,8 @@ class InMemoryRegister:
     ) -> dict[str, domain.Standing]:
         return {p: self.by_pupil[p] for p in pupil_ids if p in self.by_pupil}
 
-    def name_index(self, school_slug: str) -> domain.NameIndex:
-        return domain.NameIndex.of(
+    def name_index(self, school_slug: str) -> NameIndex:
+        return NameIndex.of(
             domain.Pupil(school_slug, str(i), "X", s)
             for i, s in enumerate(self.surnames)
         )
@@ -60,20 +64,55 @@ class FakeEnroller:
         return [value] * 128
 
 
-def sql_ports(tmp_path: Path, today: date = MONDAY) -> Ports:
+def sql_ports(
+    tmp_path: Path,
+    today: date = MONDAY,
+    policy: domain.TakeDown = bootstrap.KEEP_LIVE_POSTS,
+    bus: InMemoryBus | None = None,
+) -> Ports:
+    """The real SQL ports on SQLite; what use cases emit goes to ``bus``."""
     engine = db.make_engine(f"sqlite:///{tmp_path / 'consent.sqlite3'}")
     db.migrate(engine, MIGRATIONS)
-    store = adapters.SqlConsentStore(engine)
-    return Ports(
-        gallery=adapters.SqlFaceGallery(engine),
-        register=store,
-        names=store,
-        accounts=adapters.SqlTargetAccounts(engine),
-        store=store,
+    return bootstrap.sql_ports(
+        engine,
+        bus or InMemoryBus(),
         enroller=FakeEnroller(),
-        publisher=InMemoryBus(),
+        policy=policy,
         today=lambda: today,
     )
+
+
+def engine_of(ports: Ports) -> Engine:
+    views = ports.views
+    assert isinstance(views, adapters.SqlConsentViews)
+    return views.engine
+
+
+def announced(ports: Ports) -> list[contracts.ConsentChanged]:
+    """Every ConsentChanged consent's outbox holds (sent or not), oldest first."""
+    table = adapters.outbox
+    with engine_of(ports).connect() as conn:
+        bodies = conn.execute(
+            sa.select(table.c.body).order_by(table.c.created_at, table.c.envelope_id)
+        ).scalars()
+        envelopes = [contracts.Envelope.model_validate_json(b) for b in bodies]
+    return [
+        m
+        for m in map(contracts.parse, envelopes)
+        if isinstance(m, contracts.ConsentChanged)
+    ]
+
+
+def pending(ports: Ports) -> list[contracts.Envelope]:
+    """What waits in the outbox for the relay."""
+    return db.outbox_pending(engine_of(ports), adapters.outbox, 1000)
+
+
+def relay(ports: Ports) -> int:
+    """Run consent's outbox relay once: the number of envelopes it sent."""
+    assert ports.publisher is not None
+    box = db.SqlOutbox(engine_of(ports), adapters.outbox, db.utcnow)
+    return outbox.relay(box, ports.publisher)
 
 
 class InMemoryTargetAccounts:

@@ -5,13 +5,24 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from services.consent import adapters, admin, outbox
-from services.consent.adapters import NeverPublish
-from services.consent.domain import BiometricConsent, ConsentRecord, Pupil
+from services.consent import adapters, admin, use_cases
+from services.consent.domain import (
+    BiometricConsent,
+    ConsentRecord,
+    NeverPublish,
+    Pupil,
+    TakeDown,
+)
 from shared import contracts, db
 from shared.errors import ConflictError, NotFoundError
-from tests.support.bus import FailingBus
-from tests.unit.consent.fakes import MONDAY, sql_ports
+from tests.unit.consent.fakes import (
+    MONDAY,
+    announced,
+    engine_of,
+    pending,
+    relay,
+    sql_ports,
+)
 
 
 @pytest.fixture()
@@ -20,15 +31,17 @@ def ports(tmp_path):
     admin.add_school(ports, "oakfield", "Oakfield Primary")
     admin.add_school(ports, "riverside", "Riverside Academy")
     for pid, fore, sur in (("A1", "Ada", "Lovelace"), ("B2", "Bob", "Brown")):
-        ports.store.add_pupil(Pupil("oakfield", pid, fore, sur, "Y5", "5B"))
-        ports.store.record_biometric(
-            "oakfield", BiometricConsent(pid, "granted"), "admin"
+        use_cases.add_pupil(
+            ports.relayed_unit(), Pupil("oakfield", pid, fore, sur, "Y5", "5B")
+        )
+        use_cases.record_biometric(
+            ports.relayed_unit(), "oakfield", BiometricConsent(pid, "granted"), "admin"
         )
     return ports
 
 
 def encodings_in_db(ports, pupil_id):
-    with ports.store.engine.connect() as conn:
+    with engine_of(ports).connect() as conn:
         return conn.execute(
             sa.select(sa.func.count()).where(
                 adapters.face_encodings.c.pupil_id == pupil_id
@@ -42,7 +55,8 @@ def vec(seed):
 
 
 def grant(ports, pupil, platform=None, status="granted", expires=date(2025, 8, 31)):
-    return ports.store.record_consent(
+    return use_cases.record_consent(
+        ports.relayed_unit(),
         "oakfield",
         ConsentRecord(
             pupil,
@@ -58,7 +72,7 @@ def grant(ports, pupil, platform=None, status="granted", expires=date(2025, 8, 3
 
 
 def test_the_migrated_schema_matches_the_adapters_tables(ports):
-    with ports.store.engine.connect() as conn:
+    with engine_of(ports).connect() as conn:
         assert db.schema_diffs(conn, adapters.metadata) == []
 
 
@@ -70,16 +84,22 @@ def test_adding_a_school_is_idempotent(ports):
 
 
 def test_pupils_are_unique_per_school(ports):
-    ports.store.add_pupil(Pupil("riverside", "A1", "Alan", "Turing"))
+    use_cases.add_pupil(
+        ports.relayed_unit(), Pupil("riverside", "A1", "Alan", "Turing")
+    )
 
     with pytest.raises(ConflictError):
-        ports.store.add_pupil(Pupil("oakfield", "A1", "Ada", "Again"))
-    assert [p.surname for p in ports.store.pupils("riverside")] == ["Turing"]
+        use_cases.add_pupil(
+            ports.relayed_unit(), Pupil("oakfield", "A1", "Ada", "Again")
+        )
+    assert [p.surname for p in ports.views.pupils("riverside")] == ["Turing"]
 
 
 def test_a_pupil_of_an_unknown_school_is_not_found(ports):
     with pytest.raises(NotFoundError):
-        ports.store.add_pupil(Pupil("nowhere", "A1", "Ada", "Lovelace"))
+        use_cases.add_pupil(
+            ports.relayed_unit(), Pupil("nowhere", "A1", "Ada", "Lovelace")
+        )
 
 
 def test_every_change_is_a_new_version_and_history_is_kept(ports):
@@ -87,8 +107,8 @@ def test_every_change_is_a_new_version_and_history_is_kept(ports):
     grant(ports, "A1", status="withdrawn")
     grant(ports, "A1", platform="x", status="refused")
 
-    history = ports.store.history("oakfield", "A1")
-    standing = ports.store.standings("oakfield", ["A1"])["A1"]
+    history = ports.views.history("oakfield", "A1")
+    standing = ports.register.standings("oakfield", ["A1"])["A1"]
 
     assert [(r.platform, r.status, r.version) for r in history] == [
         (None, "granted", 1),
@@ -99,30 +119,34 @@ def test_every_change_is_a_new_version_and_history_is_kept(ports):
 
 
 def test_search_finds_pupils_by_name_id_or_class_and_escapes_wildcards(ports):
-    assert [p.pupil_id for p in ports.store.pupils("oakfield", "love")] == ["A1"]
-    assert [p.pupil_id for p in ports.store.pupils("oakfield", "b2")] == ["B2"]
-    assert len(ports.store.pupils("oakfield", "5B")) == 2
-    assert ports.store.pupils("oakfield", "%") == []
+    assert [p.pupil_id for p in ports.views.pupils("oakfield", "love")] == ["A1"]
+    assert [p.pupil_id for p in ports.views.pupils("oakfield", "b2")] == ["B2"]
+    assert len(ports.views.pupils("oakfield", "5B")) == 2
+    assert ports.views.pupils("oakfield", "%") == []
 
 
 def test_enrolment_needs_written_biometric_consent(ports):
-    ports.store.add_pupil(Pupil("oakfield", "C3", "Cy", "Clark"))
+    use_cases.add_pupil(ports.relayed_unit(), Pupil("oakfield", "C3", "Cy", "Clark"))
 
     with pytest.raises(ConflictError, match="no written biometric consent"):
-        ports.store.enrol("oakfield", "C3", [vec(3)], "admin")
+        use_cases.enrol(ports.relayed_unit(), "oakfield", "C3", [vec(3)], "admin")
     assert encodings_in_db(ports, "C3") == 0
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        lambda p: p.store.record_biometric(
-            "oakfield", BiometricConsent("A1", "withdrawn"), "admin"
+        lambda p: use_cases.record_biometric(
+            p.relayed_unit(), "oakfield", BiometricConsent("A1", "withdrawn"), "admin"
         ),
-        lambda p: p.store.record_biometric(
-            "oakfield", BiometricConsent("A1", "granted", pupil_objects=True), "admin"
+        lambda p: use_cases.record_biometric(
+            p.relayed_unit(),
+            "oakfield",
+            BiometricConsent("A1", "granted", pupil_objects=True),
+            "admin",
         ),
-        lambda p: p.store.update_pupil(
+        lambda p: use_cases.update_pupil(
+            p.relayed_unit(),
             Pupil(
                 "oakfield",
                 "A1",
@@ -133,15 +157,15 @@ def test_enrolment_needs_written_biometric_consent(ports):
                 on_roll=False,
                 left_on=MONDAY,
             ),
-            "admin",
             MONDAY,
+            p.policy,
         ),
     ],
     ids=["withdrawal", "pupil objection", "leaving"],
 )
 def test_withdrawal_objection_or_leaving_deletes_the_encodings_at_once(ports, change):
-    ports.store.enrol("oakfield", "A1", [vec(1), vec(2)], "admin")
-    ports.store.enrol("oakfield", "B2", [vec(5)], "admin")
+    use_cases.enrol(ports.relayed_unit(), "oakfield", "A1", [vec(1), vec(2)], "admin")
+    use_cases.enrol(ports.relayed_unit(), "oakfield", "B2", [vec(5)], "admin")
     assert encodings_in_db(ports, "A1") == 2
 
     change(ports)
@@ -153,8 +177,8 @@ def test_withdrawal_objection_or_leaving_deletes_the_encodings_at_once(ports, ch
 
 
 def test_the_gallery_finds_the_closest_pupil_and_the_runner_up(ports):
-    ports.store.enrol("oakfield", "A1", [vec(1)], "admin")
-    ports.store.enrol("oakfield", "B2", [vec(2)], "admin")
+    use_cases.enrol(ports.relayed_unit(), "oakfield", "A1", [vec(1)], "admin")
+    use_cases.enrol(ports.relayed_unit(), "oakfield", "B2", [vec(2)], "admin")
 
     found = ports.gallery.nearest("oakfield", {0: vec(1), 1: vec(2), 2: vec(9)})
 
@@ -167,26 +191,26 @@ def test_the_gallery_finds_the_closest_pupil_and_the_runner_up(ports):
 
 
 def test_a_gallery_in_another_process_sees_an_enrolment_and_a_deletion(ports):
-    other = adapters.SqlFaceGallery(ports.store.engine)
+    other = adapters.SqlFaceGallery(engine_of(ports))
     assert other.nearest("oakfield", {0: vec(1)})[0].pupil_id is None
 
-    ports.store.enrol("oakfield", "A1", [vec(1)], "admin")
+    use_cases.enrol(ports.relayed_unit(), "oakfield", "A1", [vec(1)], "admin")
     seen = other.nearest("oakfield", {0: vec(1)})[0].pupil_id
-    ports.store.forget_faces("oakfield", "A1")
+    use_cases.forget_faces(ports.relayed_unit(), "oakfield", "A1")
     after = other.nearest("oakfield", {0: vec(1)})[0].pupil_id
 
     assert (seen, after) == ("A1", None)
 
 
 def test_one_schools_pupils_are_never_matched_in_another_school(ports):
-    ports.store.enrol("oakfield", "A1", [vec(1)], "admin")
+    use_cases.enrol(ports.relayed_unit(), "oakfield", "A1", [vec(1)], "admin")
 
     assert ports.gallery.nearest("riverside", {0: vec(1)})[0].pupil_id is None
     assert ports.gallery.nearest("nowhere", {0: vec(1)})[0].pupil_id is None
 
 
 def test_a_malformed_encoding_matches_nobody(ports):
-    ports.store.enrol("oakfield", "A1", [vec(1)], "admin")
+    use_cases.enrol(ports.relayed_unit(), "oakfield", "A1", [vec(1)], "admin")
 
     found = ports.gallery.nearest("oakfield", {0: [float("nan")] * 128, 1: [0.1] * 3})
 
@@ -195,11 +219,16 @@ def test_a_malformed_encoding_matches_nobody(ports):
 
 def test_every_change_writes_consent_changed_to_the_outbox(ports):
     grant(ports, "A1")
-    ports.store.set_never_publish(
-        "oakfield", "B2", NeverPublish(True, "looked_after"), "admin", MONDAY
+    use_cases.set_never_publish(
+        ports.relayed_unit(),
+        "oakfield",
+        "B2",
+        NeverPublish(True, "looked_after"),
+        "admin",
+        MONDAY,
     )
 
-    events = [contracts.parse(e) for e in ports.store.pending()]
+    events = announced(ports)
 
     assert [(e.pupil_id, e.cause) for e in events] == [
         ("A1", "recorded"),
@@ -212,8 +241,8 @@ def test_every_change_writes_consent_changed_to_the_outbox(ports):
 def test_the_relay_publishes_each_pending_change_once(ports):
     grant(ports, "A1")
 
-    sent = outbox.relay_outbox(ports)
-    again = outbox.relay_outbox(ports)
+    sent = relay(ports)
+    again = relay(ports)
 
     assert (sent, again) == (1, 0)
     assert [m.pupil_id for m in ports.publisher.messages()] == ["A1"]
@@ -221,21 +250,25 @@ def test_the_relay_publishes_each_pending_change_once(ports):
 
 def test_with_the_broker_down_changes_wait_in_the_outbox(ports):
     grant(ports, "A1")
-    down = type(ports)(**{**vars(ports), "publisher": FailingBus()})
+    ports.publisher.up = False
 
-    assert outbox.relay_outbox(down) == 0
-    assert len(ports.store.pending()) == 1
+    assert relay(ports) == 0
+    assert len(pending(ports)) == 1
+
+
+def sweep(ports, day):
+    return use_cases.sweep_expired(ports.relayed_unit(), day, ports.policy)
 
 
 def test_the_sweep_announces_each_expiry_once(ports):
     grant(ports, "A1", expires=date(2025, 3, 10))
     grant(ports, "B2", expires=date(2025, 8, 31))
-    outbox.relay_outbox(ports)
+    relay(ports)
 
-    first = ports.store.sweep_expired(date(2025, 3, 11))
-    second = ports.store.sweep_expired(date(2025, 3, 12))
+    first = sweep(ports, date(2025, 3, 11))
+    second = sweep(ports, date(2025, 3, 12))
 
-    [event] = [contracts.parse(e) for e in ports.store.pending()]
+    [event] = [contracts.parse(e) for e in pending(ports)]
     assert (first, second) == (1, 0)
     assert (event.pupil_id, event.cause, event.effective_on) == (
         "A1",
@@ -248,17 +281,22 @@ def test_a_superseded_expiry_is_not_announced(ports):
     grant(ports, "A1", expires=date(2025, 3, 10))
     grant(ports, "A1", status="refused")
 
-    assert ports.store.sweep_expired(date(2025, 3, 11)) == 0
+    assert sweep(ports, date(2025, 3, 11)) == 0
 
 
 def test_a_decision_in_another_process_sees_a_withdrawal_at_once(ports):
-    other = adapters.SqlConsentStore(ports.store.engine)
+    other = adapters.SqlConsents(engine_of(ports))
     grant(ports, "A1")
     before = other.standings("oakfield", ["A1"])["A1"]
 
     grant(ports, "A1", status="withdrawn")
-    ports.store.set_never_publish(
-        "oakfield", "B2", NeverPublish(True, "adopted"), "admin", MONDAY
+    use_cases.set_never_publish(
+        ports.relayed_unit(),
+        "oakfield",
+        "B2",
+        NeverPublish(True, "adopted"),
+        "admin",
+        MONDAY,
     )
 
     after = other.standings("oakfield", ["A1", "B2"])
@@ -270,15 +308,18 @@ def test_a_decision_in_another_process_sees_a_withdrawal_at_once(ports):
 # Which changes take live posts down (issue 8 section 2).
 
 
-def announced(ports):
-    return [contracts.parse(e) for e in ports.store.pending()]
+def sent(ports):
+    """The ConsentChanged messages the relay sends now (and since the bus was last
+    cleared)."""
+    relay(ports)
+    return ports.publisher.messages(contracts.ConsentChanged)
 
 
 def test_a_withdrawal_takes_live_posts_down_and_a_grant_does_not(ports):
     grant(ports, "A1")
     grant(ports, "A1", platform="facebook", status="withdrawn")
 
-    granted, withdrawn = announced(ports)
+    granted, withdrawn = sent(ports)
 
     assert (granted.take_down, withdrawn.take_down) == (False, True)
     assert [(s.platform, s.state) for s in withdrawn.scopes] == [
@@ -287,42 +328,96 @@ def test_a_withdrawal_takes_live_posts_down_and_a_grant_does_not(ports):
 
 
 def test_never_publish_always_takes_live_posts_down(ports):
-    ports.store.set_never_publish(
-        "oakfield", "B2", NeverPublish(True, "adopted"), "admin", MONDAY
-    )
-    ports.store.set_never_publish(
-        "oakfield", "B2", NeverPublish(False, "adopted"), "admin", MONDAY
-    )
+    for active in (True, False):
+        use_cases.set_never_publish(
+            ports.relayed_unit(),
+            "oakfield",
+            "B2",
+            NeverPublish(active, "adopted"),
+            "admin",
+            MONDAY,
+        )
 
-    flagged, cleared = announced(ports)
+    flagged, cleared = sent(ports)
 
     assert (flagged.cause, flagged.take_down) == ("restricted", True)
     assert (cleared.cause, cleared.take_down) == ("unrestricted", False)
 
 
-def test_leaving_and_expiry_keep_live_posts_unless_the_trust_chose_otherwise(
-    tmp_path, ports
-):
+def leave(ports, pupil_id):
+    left = ports.views.pupil("oakfield", pupil_id)
+    use_cases.update_pupil(
+        ports.relayed_unit(),
+        replace(left, on_roll=False, left_on=MONDAY),
+        MONDAY,
+        ports.policy,
+    )
+
+
+def test_leaving_and_expiry_keep_live_posts_unless_the_trust_chose_otherwise(ports):
     grant(ports, "A1", expires=date(2025, 3, 10))
-    outbox.relay_outbox(ports)
-    left = ports.store.pupil("oakfield", "B2")
-    ports.store.update_pupil(
-        replace(left, on_roll=False, left_on=MONDAY), "admin", MONDAY
-    )
-    ports.store.sweep_expired(date(2025, 3, 11))
+    relay(ports)
+    ports.publisher.published.clear()
+    leave(ports, "B2")
+    sweep(ports, date(2025, 3, 11))
 
-    kept = {e.cause: e.take_down for e in announced(ports)}
+    kept = {e.cause: e.take_down for e in sent(ports)}
 
-    strict = adapters.SqlConsentStore(
-        ports.store.engine, take_down_on_leaving=True, take_down_on_expiry=True
-    )
-    strict_ports = type(ports)(**{**vars(ports), "store": strict})
-    grant(strict_ports, "A1", expires=date(2025, 3, 9))
-    outbox.relay_outbox(ports)
-    strict.sweep_expired(date(2025, 3, 11))
-    again = strict.pupil("oakfield", "A1")
-    strict.update_pupil(replace(again, on_roll=False, left_on=MONDAY), "admin", MONDAY)
-    taken = {e.cause: e.take_down for e in announced(ports)}
+    strict = replace(ports, policy=TakeDown(on_leaving=True, on_expiry=True))
+    grant(strict, "A1", expires=date(2025, 3, 9))
+    relay(ports)
+    ports.publisher.published.clear()
+    sweep(strict, date(2025, 3, 11))
+    leave(strict, "A1")
+    taken = {e.cause: e.take_down for e in sent(ports)}
 
     assert kept == {"restricted": False, "expired": False}
     assert taken == {"expired": True, "restricted": True}
+
+
+def test_an_account_changed_is_kept_through_the_handler_map(ports):
+    from services.consent.bootstrap import handler_map
+    from services.consent.domain import TargetAccount
+
+    message = contracts.AccountChanged(
+        account_id="fb1",
+        school_id="oakfield",
+        platform="facebook",
+        purpose="social_media",
+        consent_platform="facebook",
+        status="active",
+    )
+
+    assert handler_map(ports)[contracts.AccountChanged](message) == []
+    assert ports.accounts.scopes("oakfield", ["fb1"]) == {
+        "fb1": TargetAccount(
+            "fb1", "oakfield", "facebook", "social_media", "facebook", "active"
+        ).scope
+    }
+
+
+def test_a_decision_is_sent_after_its_commit_or_waits_for_the_relay(ports):
+    from services.consent.bootstrap import handler_map
+
+    event = contracts.FacesDetected(
+        photo_id="ph1",
+        post_id="po1",
+        school_id="oakfield",
+        accounts=["nowhere"],
+        width=10,
+        height=10,
+        faces=[contracts.DetectedFace(index=0, box=(0, 0, 5, 5), encoding=vec(1))],
+    )
+    decide = handler_map(ports)[contracts.FacesDetected]
+
+    assert decide(event) == []
+    at_once = ports.publisher.types()
+    ports.publisher.up = False
+    decide(event.model_copy(update={"photo_id": "ph2"}))
+    waiting = [e.type for e in pending(ports)]
+    ports.publisher.up = True
+
+    assert at_once == ["faces.decided"]
+    assert waiting == ["faces.decided"]
+    assert relay(ports) == 1
+    assert [m.photo_id for m in ports.publisher.messages()] == ["ph1", "ph2"]

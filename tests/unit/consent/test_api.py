@@ -3,12 +3,12 @@ import io
 import pytest
 import sqlalchemy as sa
 
-from services.consent import adapters
+from services.consent import adapters, use_cases
 from services.consent.app import create_app
 from services.consent.domain import Pupil, School
 from shared.auth import Identity, issue_token
 from shared.config import Settings
-from tests.unit.consent.fakes import sql_ports
+from tests.unit.consent.fakes import engine_of, sql_ports
 
 SECRET = "test-secret-for-consent-api"
 
@@ -30,8 +30,8 @@ PUPIL = "/api/schools/oakfield/pupils/A123"
 @pytest.fixture()
 def ports(tmp_path):
     ports = sql_ports(tmp_path)
-    ports.store.add_school(School("oakfield", "Oakfield Primary"))
-    ports.store.add_school(School("riverside", "Riverside Academy"))
+    use_cases.add_school(ports.relayed_unit(), School("oakfield", "Oakfield Primary"))
+    use_cases.add_school(ports.relayed_unit(), School("riverside", "Riverside Academy"))
     return ports
 
 
@@ -208,7 +208,7 @@ def test_enrolment_keeps_encodings_only_and_withdrawal_deletes_them(client, port
         PUPIL + "/biometric", json={"status": "withdrawn"}, headers=OAK_ADMIN
     )
 
-    with ports.store.engine.connect() as conn:
+    with engine_of(ports).connect() as conn:
         left = conn.execute(
             sa.select(sa.func.count()).select_from(adapters.face_encodings)
         ).scalar_one()
@@ -237,7 +237,7 @@ def test_a_reference_photo_without_exactly_one_face_is_refused(
 
 
 def test_a_pupil_without_biometric_consent_cannot_be_enrolled(client, ports):
-    ports.store.add_pupil(Pupil("oakfield", "B1", "Bob", "Brown"))
+    use_cases.add_pupil(ports.relayed_unit(), Pupil("oakfield", "B1", "Bob", "Brown"))
 
     response = client.post(
         "/api/schools/oakfield/pupils/B1/enrolment",
@@ -259,7 +259,7 @@ def test_leaving_the_school_deletes_encodings(client, ports, ada):
 
     assert response.json["encodings_deleted"] == 1
     assert response.json["pupil"]["left_on"] == "2025-03-03"
-    assert ports.store.enrolled("oakfield", "A123") == 0
+    assert ports.views.enrolled("oakfield", "A123") == 0
 
 
 def test_never_publish_needs_a_reason_and_shows_in_the_grid(client, ada):
@@ -324,14 +324,15 @@ def test_a_csv_upload_dry_run_then_import(client):
 
 
 def test_the_pages_render_for_the_admin_and_escape_names(client, ports):
-    ports.store.add_pupil(
+    use_cases.add_pupil(
+        ports.relayed_unit(),
         Pupil(
             "oakfield",
             "X1",
             "<script>alert(1)</script>",
             "=HYPERLINK(1)",
             class_name="5B",
-        )
+        ),
     )
 
     pages = [
@@ -356,7 +357,9 @@ def test_the_index_hides_other_schools_pupils(client, ada):
 
 
 def test_an_approver_sees_only_initials_and_class_of_shown_pupils(client, ports):
-    ports.store.add_pupil(Pupil("oakfield", "A123", "Ada", "Lovelace", "Y4", "4L"))
+    use_cases.add_pupil(
+        ports.relayed_unit(), Pupil("oakfield", "A123", "Ada", "Lovelace", "Y4", "4L")
+    )
 
     response = client.get(
         "/api/schools/oakfield/labels?ids=A123,NOPE", headers=OAK_APPROVER
@@ -368,7 +371,9 @@ def test_an_approver_sees_only_initials_and_class_of_shown_pupils(client, ports)
 
 
 def test_labels_are_refused_to_teachers_and_to_other_schools(client, ports):
-    ports.store.add_pupil(Pupil("oakfield", "A123", "Ada", "Lovelace", "Y4", "4L"))
+    use_cases.add_pupil(
+        ports.relayed_unit(), Pupil("oakfield", "A123", "Ada", "Lovelace", "Y4", "4L")
+    )
     river_approver = token(("riverside", "approver"))
 
     teacher = client.get("/api/schools/oakfield/labels?ids=A123", headers=OAK_TEACHER)

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from services.consent import domain
+from services.consent import domain, names
 from services.consent.domain import (
     BiometricConsent,
     ConsentRecord,
@@ -258,7 +258,7 @@ def test_only_pupils_with_written_biometric_consent_and_no_objection_may_be_enro
     assert (domain.may_enrol(pupil, bio) is None) is allowed
 
 
-NAMES = domain.NameIndex.of(
+NAMES = names.NameIndex.of(
     [
         Pupil("oak", "1", "Ada", "Lovelace"),
         Pupil("oak", "2", "Zoë", "Núñez"),
@@ -293,12 +293,12 @@ NAMES = domain.NameIndex.of(
     ],
 )
 def test_text_showing_a_pupils_surname_is_masked(text, mask):
-    assert domain.mentions_pupil(text, NAMES) is mask
+    assert names.mentions_pupil(text, NAMES) is mask
 
 
 def test_text_is_masked_with_a_reason_or_flagged_as_readable():
-    assert domain.text_verdict("Ada Lovelace", NAMES) == (True, "pupil_name")
-    assert domain.text_verdict("Sports day", NAMES) == (False, "readable_text")
+    assert names.text_verdict("Ada Lovelace", NAMES) == (True, "pupil_name")
+    assert names.text_verdict("Sports day", NAMES) == (False, "readable_text")
 
 
 @pytest.mark.parametrize(

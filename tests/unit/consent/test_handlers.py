@@ -4,6 +4,8 @@ from services.consent import domain
 from services.consent.bootstrap import Ports, handler_map
 from services.consent.handlers import decide_faces
 from shared import contracts
+from tests.support.bus import InMemoryBus
+from tests.support.uow import FakeUnit
 from tests.unit.consent.fakes import (
     MONDAY,
     InMemoryFaceGallery,
@@ -223,17 +225,22 @@ def test_the_decision_never_carries_names():
 
 def test_the_handler_map_binds_faces_detected(tmp_path):
     register = InMemoryRegister()
+    bus = InMemoryBus()
+    accounts = InMemoryTargetAccounts()
     ports = Ports(
         gallery=InMemoryFaceGallery(),
         register=register,
         names=register,
-        accounts=InMemoryTargetAccounts(),
-        store=None,
+        accounts=accounts,
+        views=None,  # type: ignore[arg-type]
+        unit=lambda: FakeUnit(bus, "consent", accounts=accounts),
+        relayed_unit=lambda: FakeUnit(bus, "consent"),
     )
 
     handlers = handler_map(ports)
 
-    [decided] = handlers[contracts.FacesDetected](faces_detected(enc(0.1)))
+    assert handlers[contracts.FacesDetected](faces_detected(enc(0.1))) == []
+    [decided] = bus.messages()
     assert summary(decided) == [(0, False, None, "unknown")]
 
 

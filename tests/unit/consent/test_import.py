@@ -5,10 +5,10 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from services.consent import adapters, admin
+from services.consent import adapters, admin, use_cases
 from services.consent.domain import BiometricConsent
 from shared.errors import InvalidInputError
-from tests.unit.consent.fakes import sql_ports
+from tests.unit.consent.fakes import announced, engine_of, sql_ports
 
 GOOD = (
     "pupil_id,forename,surname,class,social_media_consent,biometric_consent\n"
@@ -31,7 +31,7 @@ def load(ports, text, dry_run=False, encoding="utf-8"):
 
 
 def table_counts(ports):
-    with ports.store.engine.connect() as conn:
+    with engine_of(ports).connect() as conn:
         return {
             t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
             for t in (
@@ -46,7 +46,7 @@ def table_counts(ports):
 def test_a_good_file_adds_pupils_and_their_consents(ports):
     report = load(ports, GOOD)
 
-    standing = ports.store.standings("oakfield", ["A1", "B2", "C3"])
+    standing = ports.register.standings("oakfield", ["A1", "B2", "C3"])
     assert (report.applied, report.pupils_added, report.consents_changed) == (
         True,
         3,
@@ -57,8 +57,8 @@ def test_a_good_file_adds_pupils_and_their_consents(ports):
     ] is None
     assert standing["A1"].consents[("social_media", None)].status == "granted"
     assert standing["B2"].consents[("social_media", None)].status == "refused"
-    assert ports.store.biometric("oakfield", "B2").status == "refused"
-    assert len(ports.store.pending()) == 2
+    assert ports.views.biometric("oakfield", "B2").status == "refused"
+    assert len(announced(ports)) == 2
 
 
 def test_importing_the_same_file_again_changes_nothing(ports):
@@ -76,7 +76,7 @@ def test_a_changed_answer_is_a_new_version(ports):
 
     load(ports, GOOD.replace("A1,Ada,Lovelace,5B,yes", "A1,Ada,Lovelace,5B,withdrawn"))
 
-    assert [r.status for r in ports.store.history("oakfield", "A1")] == [
+    assert [r.status for r in ports.views.history("oakfield", "A1")] == [
         "granted",
         "withdrawn",
     ]
@@ -91,7 +91,7 @@ def test_typical_mis_headers_are_understood(ports):
 
     report = load(ports, text)
 
-    [pupil] = ports.store.pupils("oakfield")
+    [pupil] = ports.views.pupils("oakfield")
     assert report.applied
     assert (pupil.pupil_id, pupil.surname, pupil.preferred_name, pupil.class_name) == (
         "K123456789012",
@@ -168,7 +168,7 @@ def test_formula_injection_is_stored_as_text_and_escaped_on_export(ports):
     load(ports, text)
     exported = list(csv.reader(io.StringIO(admin.export_csv(ports, "oakfield"))))
 
-    [pupil] = ports.store.pupils("oakfield")
+    [pupil] = ports.views.pupils("oakfield")
     assert pupil.forename == evil
     assert exported[1][1:3] == ["'" + evil, "'+Plus"]
     assert exported[1][5] == "'@cls"
@@ -185,8 +185,8 @@ def test_the_export_round_trips_through_the_import(ports):
 
 def test_a_leaving_date_or_withdrawn_biometric_consent_deletes_encodings(ports):
     load(ports, GOOD)
-    ports.store.enrol("oakfield", "A1", [[0.1] * 128], "admin")
-    ports.store.enrol("oakfield", "C3", [[0.2] * 128], "admin")
+    use_cases.enrol(ports.relayed_unit(), "oakfield", "A1", [[0.1] * 128], "admin")
+    use_cases.enrol(ports.relayed_unit(), "oakfield", "C3", [[0.2] * 128], "admin")
     text = (
         "pupil_id,forename,surname,class,social_media_consent,biometric_consent,"
         "leaving date\n"
@@ -197,9 +197,9 @@ def test_a_leaving_date_or_withdrawn_biometric_consent_deletes_encodings(ports):
     report = load(ports, text)
 
     assert report.encodings_deleted == 2
-    assert ports.store.enrolled("oakfield", "A1") == 0
-    assert ports.store.enrolled("oakfield", "C3") == 0
-    assert ports.store.pupil("oakfield", "A1").on_roll is False
+    assert ports.views.enrolled("oakfield", "A1") == 0
+    assert ports.views.enrolled("oakfield", "C3") == 0
+    assert ports.views.pupil("oakfield", "A1").on_roll is False
 
 
 def test_fifty_thousand_rows_import_in_one_go(ports):
@@ -216,7 +216,7 @@ def test_fifty_thousand_rows_import_in_one_go(ports):
         50_000,
     )
     assert took < 60, f"50k rows took {took:.1f} s"
-    assert ports.store.biometric("oakfield", "P49999") == BiometricConsent(
+    assert ports.views.biometric("oakfield", "P49999") == BiometricConsent(
         "P49999", "refused", False, 1
     )
 
@@ -226,9 +226,9 @@ def test_the_change_an_import_announces_cites_the_record_it_stored(ports):
     # on: a reference to record 0 would make every late announcement look new.
     load(ports, GOOD)
 
-    stored = ports.store.standings("oakfield", ["A1"])["A1"]
+    stored = ports.register.standings("oakfield", ["A1"])["A1"]
     wide = stored.consents[("social_media", None)]
-    [announced] = [e for e in ports.store.pending() if e.data["pupil_id"] == "A1"]
-    [scope] = announced.data["scopes"]
+    [a1] = [e for e in announced(ports) if e.pupil_id == "A1"]
+    [scope] = a1.scopes
     assert wide.record_id > 0
-    assert scope["version"] == wide.ref
+    assert scope.version == wide.ref

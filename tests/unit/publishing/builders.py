@@ -20,10 +20,12 @@ from services.publishing.platforms.folder import FolderAdapter
 from shared import auth, contracts
 from shared.config import Settings
 from shared.testing import InMemoryBlobStore
+from tests.support.bus import InMemoryBus
 from tests.unit.publishing.fakes import (
     InMemoryAccountDirectory,
     InMemoryApprovals,
     InMemoryDeliveryLog,
+    OutboxUnit,
 )
 
 SECRET = "publishing-test-secret-0123456789-0123456789"
@@ -67,9 +69,34 @@ class Rig:
     redacted: InMemoryBlobStore
     root: Path
     app: Flask
+    bus: InMemoryBus
 
     def handle(self, message: contracts.Message) -> list[contracts.Message]:
-        return list(handler_map(self.ports)[type(message)](message))
+        """Run the message's use case in its unit of work; what it emitted (the
+        worker itself is left nothing to publish)."""
+        start = len(self.bus.published)
+        assert handler_map(self.ports)[type(message)](message) == []
+        return self.messages[start:]
+
+    @property
+    def messages(self) -> list[contracts.Message]:
+        """Everything publishing emitted through its units of work, in order."""
+        return [contracts.parse(e) for e in self.bus.published]
+
+    def unit(self) -> OutboxUnit:
+        """A unit of work over the rig's in-memory repositories (as they are now)."""
+        p = self.ports
+        return OutboxUnit(
+            self.bus,
+            "publishing",
+            accounts=p.accounts,
+            deliveries=p.deliveries,
+            approvals=p.approvals,
+            takedowns=p.takedowns,
+            sites=p.sites,
+            tokens=p.tokens,
+            oauth_states=p.oauth_states,
+        )
 
     def publish(self, event: contracts.PostApproved) -> list[contracts.Message]:
         """The approved post through the final gate with consent answering
@@ -83,13 +110,14 @@ class Rig:
 
     def run(self) -> list[contracts.Message]:
         """One turn of the delivery loop; the messages it owes (no updates)."""
-        start = len(self.deliveries.messages)
+        start = len(self.bus.published)
         delivery.run_due(bootstrap.delivery_engine(self.ports))
-        return [
-            m
-            for m in self.deliveries.messages[start:]
-            if not isinstance(m, contracts.DeliveryUpdated)
-        ]
+        return said(self.messages[start:])
+
+
+def said(messages: list[contracts.Message]) -> list[contracts.Message]:
+    """The messages besides the pages' ``delivery.updated``."""
+    return [m for m in messages if not isinstance(m, contracts.DeliveryUpdated)]
 
 
 def cleared(
@@ -117,12 +145,15 @@ def a_rig(
     log, redacted = InMemoryDeliveryLog(), InMemoryBlobStore()
     root = tmp_path / "published"
     clock = port_options.pop("now", None) or Clock()
+    bus = InMemoryBus()
+    rig: list[Rig] = []  # the unit of work reads the rig's ports as they are then
     ports = Ports(
         accounts=directory,
         deliveries=log,
         redacted=redacted,
         platforms=platforms or targets or {"folder": FolderAdapter(root)},
         approvals=InMemoryApprovals(clock),
+        unit=lambda: rig[0].unit(),
         publish_root=root,
         now=clock,
         **port_options,
@@ -135,7 +166,10 @@ def a_rig(
         secret_key=SECRET,
         publish_root=root,
     )
-    return Rig(ports, directory, log, redacted, root, create_app(ports, settings))
+    rig.append(
+        Rig(ports, directory, log, redacted, root, create_app(ports, settings), bus)
+    )
+    return rig[0]
 
 
 def approved(

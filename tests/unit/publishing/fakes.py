@@ -1,8 +1,25 @@
-"""Fakes of publishing's ports."""
+"""Fakes of publishing's ports, and its unit of work over them."""
 
 from __future__ import annotations
 
 from services.publishing.domain import Account, Delivery
+from tests.support.uow import FakeUnit
+
+
+class OutboxUnit(FakeUnit):
+    """``FakeUnit`` whose outbox keeps an envelope once, as publishing's SQL outbox
+    does: a transition written again (ids fixed by the transition) or a message
+    handled again is not sent twice."""
+
+    def commit(self) -> None:
+        seen = {e.id for e in self.publisher.published}
+        fresh = []
+        for envelope in self.emitted:
+            if envelope.id not in seen:
+                seen.add(envelope.id)
+                fresh.append(envelope)
+        self.emitted = fresh
+        super().commit()
 
 
 class InMemoryAccountDirectory:
@@ -35,7 +52,6 @@ class InMemoryDeliveryLog:
     def __init__(self) -> None:
         self.markers: dict[tuple[str, str], Delivery] = {}
         self.history: list[Delivery] = []
-        self.messages: list = []  # what settle() wrote to the outbox
 
     def due(self, now, lease, limit=50):
         from services.publishing import domain
@@ -69,10 +85,6 @@ class InMemoryDeliveryLog:
             return False
         self.record(claimed)
         return True
-
-    def settle(self, delivery: Delivery, messages) -> None:
-        self.record(delivery)
-        self.messages.extend(messages)
 
     def for_post(self, post_id):
         return [d for (p, _), d in sorted(self.markers.items()) if p == post_id]
@@ -220,7 +232,6 @@ class InMemoryTakedowns:
         self.shown: set[tuple[str, int, str, str]] = set()
         self.takedowns: dict = {}
         self.tasks: dict = {}
-        self.messages: list = []
 
     def show(self, post_id, round_, school_id, pupils):
         for p in pupils:
@@ -244,22 +255,21 @@ class InMemoryTakedowns:
     def get(self, takedown_id):
         return self.takedowns.get(takedown_id)
 
-    def complete(self, takedown_id, at, message):
+    def complete(self, takedown_id, at):
         from dataclasses import replace
 
         kept = self.takedowns[takedown_id]
         if kept.completed_at is not None:
             return False
         self.takedowns[takedown_id] = replace(kept, completed_at=at)
-        self.messages.append(message)
         return True
 
-    def open_manual(self, task, message):
+    def open_manual(self, task):
         key = (task.post_id, task.account_id)
         if key in self.tasks and self.tasks[key].closed_at is None:
-            return
+            return False
         self.tasks[key] = task
-        self.messages.append(message)
+        return True
 
     def manual(self, *, schools=None, open_only=True):
         return [
@@ -269,14 +279,13 @@ class InMemoryTakedowns:
             and (not open_only or t.closed_at is None)
         ]
 
-    def escalate(self, post_id, account_id, at, message):
+    def escalate(self, post_id, account_id, at):
         from dataclasses import replace
 
         task = self.tasks.get((post_id, account_id))
         if task is None or task.escalated_at or task.closed_at:
             return False
         self.tasks[(post_id, account_id)] = replace(task, escalated_at=at)
-        self.messages.append(message)
         return True
 
     def close_manual(self, post_id, account_id, by, confirmation, at):

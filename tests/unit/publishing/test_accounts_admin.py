@@ -21,7 +21,7 @@ from services.publishing import adapters, admin, bootstrap, domain, sites
 from services.publishing.app import create_app
 from services.publishing.platforms.base import Credentials
 from services.publishing.vault import generate_key
-from shared import auth
+from shared import auth, contracts
 from shared.config import Settings
 from shared.errors import ConflictError, ForbiddenError, InvalidInputError
 from tests.unit.publishing.builders import SECRET, an_identity, bearer
@@ -43,7 +43,7 @@ class SqlRig:
 
     @property
     def engine(self) -> sa.Engine:
-        return self.ports.accounts.engine  # type: ignore[attr-defined, no-any-return]
+        return self.ports.accounts.bind  # type: ignore[attr-defined, no-any-return]
 
     def account(self, account_id: str) -> domain.Account:
         found = self.ports.accounts.get(account_id)
@@ -58,10 +58,11 @@ class SqlRig:
             return conn.execute(query).scalar()
 
     def announced(self, account_id: str) -> list[str]:
-        """The statuses ``account.changed`` announced for the account, in order."""
+        """The statuses ``account.changed`` announced for the account, in order (what
+        publishing's outbox holds, sent or not)."""
         return [
             e.data["status"]
-            for e in self.ports.outbox.pending(1000)
+            for e in emitted(self.engine)
             if e.type == "account.changed" and e.data["account_id"] == account_id
         ]
 
@@ -102,6 +103,15 @@ class Api:
 
     def patch(self, path: str, body: Any) -> Any:
         return self.client.patch(path, json=body, headers=self.headers)
+
+
+def emitted(engine: sa.Engine) -> list[contracts.Envelope]:
+    """Every envelope in publishing's outbox, sent or not, oldest first."""
+    table = adapters.outbox
+    query = sa.select(table.c.body).order_by(table.c.created_at, table.c.envelope_id)
+    with engine.connect() as conn:
+        bodies = conn.execute(query).scalars().all()
+    return [contracts.Envelope.model_validate_json(b) for b in bodies]
 
 
 def a_sql_rig(

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
-from services.publishing import adapters, domain
-from services.publishing.bootstrap import MIGRATIONS
+import pytest
+import sqlalchemy as sa
+
+from services.publishing import adapters, bootstrap, delivery, domain
+from services.publishing.bootstrap import MIGRATIONS, SERVICE
 from shared import contracts, db
+from shared.testing import InMemoryBlobStore
+from tests.support.bus import InMemoryBus
+from tests.unit.publishing.builders import IMAGE
 
 AT = datetime(2030, 1, 1, 9, tzinfo=UTC)
 
@@ -85,10 +92,26 @@ def test_due_deliveries_and_sends_whose_worker_died_are_picked_up(tmp_path):
     assert sorted(d.post_id for d in after_lease) == ["p1", "p3"]
 
 
+def a_unit(engine, publisher=None, unit=None):
+    """Publishing's real unit of work on ``engine`` (a factory, as ``Ports.unit``)."""
+    return partial(
+        unit or adapters.PublishingUnit,
+        engine,
+        adapters.outbox,
+        producer=SERVICE,
+        publisher=publisher,
+    )
+
+
+def emitted(engine):
+    """Every envelope in publishing's outbox, sent or not."""
+    with engine.connect() as conn:
+        bodies = conn.execute(sa.select(adapters.outbox.c.body)).scalars().all()
+    return [contracts.Envelope.model_validate_json(b) for b in bodies]
+
+
 def test_a_settled_state_and_its_messages_are_written_together_once(tmp_path):
     engine = an_engine(tmp_path)
-    log = adapters.SqlDeliveryLog(engine)
-    directory = adapters.SqlAccountDirectory(engine)
     live = domain.Delivery(
         "p1", "fb", "north", domain.LIVE, AT, target="facebook", url="https://f/1"
     )
@@ -100,11 +123,14 @@ def test_a_settled_state_and_its_messages_are_written_together_once(tmp_path):
         location="https://f/1",
     )
 
-    log.settle(live, [published])
-    log.settle(live, [published])  # the same transition again: no second message
+    for _ in range(2):  # the same transition again: no second message
+        with a_unit(engine)() as unit:
+            delivery.owe(unit, live, [published])
+            unit.commit()
 
-    assert log.get("p1", "fb") == live
-    assert [e.type for e in directory.pending()] == ["post.published"]
+    assert adapters.SqlDeliveryLog(engine).get("p1", "fb") == live
+    pending = db.outbox_pending(engine, adapters.outbox, 10)
+    assert sorted(e.type for e in pending) == ["delivery.updated", "post.published"]
 
 
 def test_a_site_register_entry_is_kept_and_replaced(tmp_path):
@@ -187,8 +213,7 @@ def test_upgrading_an_installation_announces_its_accounts_and_keeps_them_publish
 
     db.migrate(engine, MIGRATIONS)
 
-    directory = adapters.SqlAccountDirectory(engine)
-    [announced] = directory.pending()
+    [announced] = db.outbox_pending(engine, adapters.outbox, 10)
     assert announced.type == "account.changed"
     assert (announced.data["account_id"], announced.data["purpose"]) == (
         "oak-news",
@@ -200,16 +225,158 @@ def test_upgrading_an_installation_announces_its_accounts_and_keeps_them_publish
 
 
 def test_a_change_to_the_register_is_in_the_trail(tmp_path):
-    engine = an_engine(tmp_path)
-    sites = adapters.SqlSiteRegister(engine)
+    from services.publishing import sites
+    from tests.unit.publishing.test_accounts_admin import ANSWERS, a_sql_rig
 
-    sites.put(
-        domain.Site("x", False, {}, withdrawn_by="trust-it", note="paid API"),
-        contracts.SiteChanged(
-            platform="x", approved=False, by="trust-it", note="paid API"
-        ),
+    rig = a_sql_rig(tmp_path, approve=())
+
+    sites.approve(rig.ports, "x", ANSWERS, by="trust-it")
+    sites.withdraw(rig.ports, "x", "trust-it", "paid API")
+
+    changes = [e for e in emitted(rig.engine) if e.type == "site.changed"]
+    assert [(e.data["platform"], e.data["approved"]) for e in changes] == [
+        ("x", True),
+        ("x", False),
+    ]
+    assert changes[1].data["note"] == "paid API"
+
+
+def an_approval(store, *accounts):
+    """An approved post of one redacted image (kept in ``store``) to ``accounts``."""
+    import hashlib
+
+    store.put("redacted/p1/ph1.jpg", IMAGE)
+    return contracts.PostApproved(
+        post_id="p1",
+        school_id="north",
+        author_id="u-teacher",
+        approved_by="u-approver",
+        caption="Sports day!",
+        accounts=list(accounts),
+        images=[
+            contracts.ApprovedImage(
+                photo_id="ph1",
+                redacted_key="redacted/p1/ph1.jpg",
+                sha256=hashlib.sha256(IMAGE).hexdigest(),
+            )
+        ],
     )
 
-    [change] = adapters.SqlAccountDirectory(engine).pending()
-    assert change.type == "site.changed"
-    assert (change.data["platform"], change.data["approved"]) == ("x", False)
+
+def answered(post_id="p1", current=True):
+    return contracts.PostConsentVerified(
+        post_id=post_id,
+        school_id="north",
+        round=1,
+        current=current,
+        checked_on=AT.date(),
+    )
+
+
+def test_a_use_case_that_fails_half_way_keeps_none_of_its_writes(tmp_path):
+    """consent.post_verified clears the round, then schedules a delivery per account:
+    if the second cannot be written, the round is not cleared, the first delivery is
+    not kept, and nothing is emitted; the redelivered answer then does it all."""
+    engine = an_engine(tmp_path)
+    bus = InMemoryBus()
+    ports = bootstrap.Ports(
+        accounts=adapters.SqlAccountDirectory(engine),
+        deliveries=adapters.SqlDeliveryLog(engine),
+        redacted=InMemoryBlobStore(),
+        platforms={},
+        approvals=adapters.SqlApprovals(engine),
+        unit=a_unit(engine, bus),
+        takedowns=adapters.SqlTakedowns(engine),
+    )
+    approved = an_approval(ports.redacted, "a1", "a2")
+    bootstrap.handler_map(ports)[contracts.PostApproved](approved)
+    assert bus.types() == ["consent.verify_post"]
+
+    class Failing(adapters.PublishingUnit):
+        def bind(self, conn):  # the second account's delivery cannot be written
+            super().bind(conn)
+            record = self.deliveries.record
+
+            def second_fails(d):
+                if d.account_id == "a2":
+                    raise OSError("the database went away")
+                record(d)
+
+            self.deliveries.record = second_fails  # type: ignore[method-assign]
+
+    failing = replace(ports, unit=a_unit(engine, bus, Failing))
+    with pytest.raises(OSError):
+        bootstrap.handler_map(failing)[contracts.PostConsentVerified](answered())
+
+    assert adapters.SqlApprovals(engine).get("p1", 1).state == domain.VERIFYING
+    assert adapters.SqlDeliveryLog(engine).for_post("p1") == []
+    assert bus.types() == ["consent.verify_post"]
+    assert [e.type for e in emitted(engine)] == ["consent.verify_post"]
+
+    bootstrap.handler_map(ports)[contracts.PostConsentVerified](answered())
+
+    assert adapters.SqlApprovals(engine).get("p1", 1).state == domain.CLEARED
+    kept = adapters.SqlDeliveryLog(engine).for_post("p1")
+    assert sorted((d.account_id, d.status) for d in kept) == [
+        ("a1", domain.PENDING),
+        ("a2", domain.PENDING),
+    ]
+    assert bus.types() == ["consent.verify_post", *["delivery.updated"] * 2]
+
+
+def test_a_failed_settle_in_the_delivery_loop_leaves_the_claim_as_it_was(tmp_path):
+    """A token refused by the platform: the account is marked and announced and the
+    delivery waits, in one unit of work. If the delivery cannot be written, the
+    account is not marked and nothing is announced: the claim stays ``sending``,
+    which the lease turns into a look for the post (never a blind resend)."""
+    from services.publishing.platforms.base import AuthError
+    from tests.unit.publishing.fakes import RecordingAdapter
+
+    engine = an_engine(tmp_path)
+    bus = InMemoryBus()
+    directory = adapters.SqlAccountDirectory(engine)
+    account = domain.Account("fb", "north", "folder", "Page", owner="o")
+    directory.add(account)
+
+    class Failing(adapters.PublishingUnit):
+        def bind(self, conn):
+            super().bind(conn)
+            record = self.deliveries.record
+
+            def waiting_fails(d):
+                if d.status == domain.WAITING:
+                    raise OSError("the database went away")
+                record(d)
+
+            self.deliveries.record = waiting_fails  # type: ignore[method-assign]
+
+    adapter = RecordingAdapter("folder", errors=[AuthError("expired", code="190")])
+    log, approvals = adapters.SqlDeliveryLog(engine), adapters.SqlApprovals(engine)
+    loop = delivery.Engine(
+        unit=a_unit(engine, bus, Failing),
+        accounts=directory,
+        deliveries=log,
+        approvals=approvals,
+        redacted=InMemoryBlobStore(),
+        platforms={"folder": adapter},
+        destination=lambda a, c: None,  # type: ignore[arg-type,return-value]
+    )
+    event = an_approval(loop.redacted, "fb")
+    approvals.open(event)
+    approvals.settle("p1", 1, domain.CLEARED, "north")
+    cleared_at = approvals.get("p1", 1).updated_at  # consent's check is fresh
+    log.record(
+        domain.Delivery(
+            "p1", "fb", "north", domain.PENDING, cleared_at, next_attempt_at=cleared_at
+        )
+    )
+    loop = replace(loop, now=lambda: cleared_at)
+
+    assert delivery.run_due(loop) == 1  # the failure is logged; the loop goes on
+
+    assert adapter.calls == 1
+    assert directory.get("fb").connection == domain.ACTIVE
+    kept = log.get("p1", "fb")
+    assert (kept.status, kept.attempts) == (domain.SENDING, 1)
+    assert bus.types() == ["delivery.updated"]  # the claim's, committed before
+    assert [e.data["state"] for e in emitted(engine)] == ["sending"]

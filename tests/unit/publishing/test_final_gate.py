@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.publishing import domain
 from shared import contracts
-from tests.unit.publishing.builders import a_rig, approved, cleared
+from tests.unit.publishing.builders import a_rig, approved, cleared, said
 from tests.unit.publishing.fakes import RecordingAdapter
 
 
@@ -60,7 +60,7 @@ def test_consent_changed_holds_the_post_and_calls_no_platform(tmp_path):
     event = shown(approved(rig), "P1")
     rig.handle(event)
 
-    [held] = rig.handle(cleared(event, current=False, stale=("P1",)))
+    [held] = said(rig.handle(cleared(event, current=False, stale=("P1",))))
 
     assert isinstance(held, contracts.PublicationHeld)
     assert (held.post_id, held.round, held.reason, held.pupils) == (

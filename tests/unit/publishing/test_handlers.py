@@ -211,7 +211,7 @@ def test_two_matching_posts_make_the_delivery_unconfirmed_for_a_person(tmp_path)
         bootstrap.delivery_engine(rig.ports), "p1", "north-fb", "https://fb/x"
     )
     assert (done.status, done.url) == (domain.LIVE, "https://fb/x")
-    assert isinstance(rig.deliveries.messages[-2], contracts.PostPublished)
+    assert isinstance(rig.messages[-2], contracts.PostPublished)
     assert isinstance(AmbiguousError("x"), Exception)
 
 
@@ -255,7 +255,7 @@ def test_a_rate_limit_waits_until_the_platforms_reset_time(tmp_path):
         "rate_limited",
         reset,
     )
-    update = rig.deliveries.messages[-1]
+    update = rig.messages[-1]
     assert (update.state, update.reason, update.retry_at) == (
         "waiting",
         "rate_limited",
@@ -269,8 +269,11 @@ def test_an_expired_token_marks_the_account_and_the_post_waits(tmp_path):
     )
     rig, _ = social_rig(tmp_path, adapter)
 
-    assert rig.publish(approved(rig, accounts=("north-fb",))) == []
+    # Nothing published or failed: the account's new state is announced.
+    [changed] = rig.publish(approved(rig, accounts=("north-fb",)))
 
+    assert isinstance(changed, contracts.AccountChanged)
+    assert (changed.account_id, changed.status) == ("north-fb", "needs_reconnect")
     account = rig.accounts.get("north-fb")
     assert account.connection == domain.NEEDS_RECONNECT
     assert "token expired" in account.status_reason

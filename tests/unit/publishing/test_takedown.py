@@ -17,7 +17,7 @@ from services.publishing.platforms.base import (
     TransientError,
 )
 from shared import contracts
-from tests.unit.publishing.builders import a_rig, an_account, approved, cleared
+from tests.unit.publishing.builders import a_rig, an_account, approved, cleared, said
 from tests.unit.publishing.fakes import InMemoryTakedowns, RecordingAdapter
 
 
@@ -95,6 +95,18 @@ def later(rig, seconds):
     rig.ports.now.at += timedelta(seconds=seconds)
 
 
+NEWS = (
+    contracts.TakedownCompleted,
+    contracts.ManualTakedownOpened,
+    contracts.ManualTakedownEscalated,
+)
+
+
+def news(rig):
+    """What the takedowns themselves announced: completions and manual tasks."""
+    return [m for m in rig.messages if isinstance(m, NEWS)]
+
+
 def states(rig, post_id="p1"):
     return {d.account_id: d.status for d in rig.deliveries.for_post(post_id)}
 
@@ -104,7 +116,7 @@ def test_a_withdrawal_takes_every_live_copy_down_and_says_how_long_it_took(tmp_p
     live_post(rig)
     assert len(fb.posts) == len(x.posts) == 1
 
-    [requested] = rig.handle(withdrawn())
+    [requested] = said(rig.handle(withdrawn()))
     rig.run()
 
     assert (requested.post_id, requested.accounts, requested.reason) == (
@@ -114,13 +126,13 @@ def test_a_withdrawal_takes_every_live_copy_down_and_says_how_long_it_took(tmp_p
     )
     assert states(rig) == {"n-fb": "taken_down", "n-x": "taken_down"}
     assert fb.posts == {} and x.posts == {}
-    [done] = rig.ports.takedowns.messages
+    [done] = news(rig)
     assert isinstance(done, contracts.TakedownCompleted)
     assert (done.copies, done.posts, done.pupil_id) == (2, ["p1"], "P1")
     assert done.seconds > 0
     updates = [
         (m.account_id, m.state)
-        for m in rig.deliveries.messages
+        for m in rig.messages
         if isinstance(m, contracts.DeliveryUpdated)
     ]
     assert ("n-fb", "taking_down") in updates and ("n-fb", "taken_down") in updates
@@ -128,7 +140,7 @@ def test_a_withdrawal_takes_every_live_copy_down_and_says_how_long_it_took(tmp_p
     for account in ("n-fb", "n-x"):
         times = [
             m.at
-            for m in rig.deliveries.messages
+            for m in rig.messages
             if isinstance(m, contracts.DeliveryUpdated) and m.account_id == account
         ]
         assert times == sorted(times) and len(set(times)) == len(times), account
@@ -162,7 +174,7 @@ def test_never_publish_on_a_pupil_shown_in_three_live_posts(tmp_path):
         live_post(rig, post, pupils=("P1", "P9"))
     live_post(rig, "p4", pupils=("P9",))
 
-    requests = rig.handle(withdrawn(cause="restricted"))
+    requests = said(rig.handle(withdrawn(cause="restricted")))
     rig.run()
 
     assert sorted(r.post_id for r in requests) == ["p1", "p2", "p3"]
@@ -182,7 +194,7 @@ def test_a_platform_that_refuses_deletion_opens_a_manual_task(tmp_path):
     rig.run()
 
     assert states(rig) == {"n-fb": domain.MANUAL, "n-x": "taken_down"}
-    [opened] = rig.ports.takedowns.messages
+    [opened] = news(rig)
     assert isinstance(opened, contracts.ManualTakedownOpened)
     assert (opened.account_id, opened.owner) == ("n-fb", "owner.fb")
     assert opened.url.startswith("https://facebook.example/")
@@ -195,13 +207,9 @@ def test_a_platform_that_refuses_deletion_opens_a_manual_task(tmp_path):
     )
 
     assert gone.status == "taken_down" and gone.detail == "removed by hand by owner.fb"
-    closed = [
-        m
-        for m in rig.deliveries.messages
-        if isinstance(m, contracts.ManualTakedownClosed)
-    ]
+    closed = [m for m in rig.messages if isinstance(m, contracts.ManualTakedownClosed)]
     assert [c.closed_by for c in closed] == ["owner.fb"]
-    done = rig.ports.takedowns.messages[-1]
+    done = news(rig)[-1]
     assert isinstance(done, contracts.TakedownCompleted)
     assert (done.copies, done.manual) == (2, 1)
 
@@ -276,41 +284,22 @@ def test_a_copy_being_sent_when_consent_changes_comes_down_once_found(tmp_path):
 def test_a_post_is_taken_down_on_request_with_a_reason(tmp_path):
     rig, fb, x = a_school(tmp_path)
     live_post(rig)
-    ports = rig.ports
+
+    def engine():
+        return bootstrap.delivery_engine(rig.ports)
 
     with pytest.raises(takedown.TakedownError):
-        takedown.on_request(
-            "p1",
-            " ",
-            "it.north",
-            takedowns=ports.takedowns,
-            deliveries=ports.deliveries,
-            now=ports.now(),
-        )
-    takedown.on_request(
-        "p1",
-        "Parent asked by phone",
-        "it.north",
-        takedowns=ports.takedowns,
-        deliveries=ports.deliveries,
-        now=ports.now(),
-    )
+        takedown.on_request(engine(), "p1", " ", "it.north")
+    takedown.on_request(engine(), "p1", "Parent asked by phone", "it.north")
     rig.run()
 
     assert states(rig) == {"n-fb": "taken_down", "n-x": "taken_down"}
     [requested] = [
-        m for m in rig.deliveries.messages if isinstance(m, contracts.TakedownRequested)
+        m for m in rig.messages if isinstance(m, contracts.TakedownRequested)
     ]
     assert (requested.by, requested.detail) == ("it.north", "Parent asked by phone")
     with pytest.raises(takedown.TakedownError):
-        takedown.on_request(
-            "p1",
-            "again",
-            "it.north",
-            takedowns=ports.takedowns,
-            deliveries=ports.deliveries,
-            now=ports.now(),
-        )
+        takedown.on_request(engine(), "p1", "again", "it.north")
 
 
 def test_a_manual_task_open_for_a_day_is_escalated_once(tmp_path):
@@ -325,7 +314,7 @@ def test_a_manual_task_open_for_a_day_is_escalated_once(tmp_path):
     later(rig, 25 * 3600)
     assert takedown.escalate_due(bootstrap.delivery_engine(rig.ports)) == 1
     assert takedown.escalate_due(bootstrap.delivery_engine(rig.ports)) == 0
-    escalated = rig.ports.takedowns.messages[-1]
+    escalated = news(rig)[-1]
     assert isinstance(escalated, contracts.ManualTakedownEscalated)
     assert escalated.hours_open >= 24
 
@@ -335,8 +324,8 @@ def test_a_redelivered_consent_change_announces_the_same_and_deletes_once(tmp_pa
     live_post(rig)
     change = withdrawn(platform="facebook")
 
-    first = rig.handle(change)
-    again = rig.handle(change)
+    first = said(rig.handle(change))
+    again = said(rig.handle(change))
     rig.run()
 
     assert first == again
