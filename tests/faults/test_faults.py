@@ -45,7 +45,7 @@ DEVICES = int(os.environ.get("FAULTS_DEVICES", "4"))
 UPLOAD_SECONDS = float(
     os.environ.get("FAULTS_UPLOAD_SECONDS", str(max(90, POSTS * 0.9)))
 )
-DRAIN_SECONDS = float(os.environ.get("FAULTS_DRAIN_SECONDS", "300"))
+DRAIN_SECONDS = float(os.environ.get("FAULTS_DRAIN_SECONDS", "600"))
 GAP_SECONDS = float(os.environ.get("FAULTS_GAP_SECONDS", "6"))
 # Accounts per post (of the four; posts showing the pupil always go to all four).
 ACCOUNTS_PER_POST = int(os.environ.get("FAULTS_ACCOUNTS_PER_POST", "2"))
