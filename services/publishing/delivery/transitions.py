@@ -237,6 +237,9 @@ def schedule(unit: Unit, event: contracts.PostApproved, now: datetime) -> None:
             domain.LIVE,
             domain.SENDING,
             domain.RECONCILING,
+            # a copy may exist (its answer was lost and not found again): a person
+            # says; sending it again could make a second live copy
+            domain.UNCONFIRMED,
         ):
             continue
         if (

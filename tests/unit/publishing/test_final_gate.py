@@ -125,3 +125,28 @@ def test_a_re_approval_goes_out_and_the_older_round_is_ignored(tmp_path):
     assert rig.handle(first) == [] and rig.handle(cleared(first)) == []
     assert rig.run() == []
     assert target.calls == 1
+
+
+def test_consents_answer_arriving_again_never_resends_a_copy_that_may_exist(tmp_path):
+    """A delivery whose answer was lost and not found again waits for a person
+    (unconfirmed): a repeated ``consent.post_verified`` must not make it pending (a
+    second live copy on the platform, seen in the fault suite)."""
+    from dataclasses import replace
+
+    target = RecordingAdapter("folder")
+    rig = a_rig(tmp_path, targets={"folder": target})
+    event = shown(approved(rig), "P1")
+    rig.handle(event)
+    [pending] = rig.handle(cleared(event))
+    marker = rig.deliveries.get("p1", "newsroom")
+    assert marker is not None
+    rig.deliveries.record(
+        replace(marker, status=domain.UNCONFIRMED, reason="answer lost, not found")
+    )
+
+    rig.handle(cleared(event))  # the same answer, delivered again
+    rig.run()
+
+    after = rig.deliveries.get("p1", "newsroom")
+    assert after is not None and after.status == domain.UNCONFIRMED
+    assert target.calls == 0
