@@ -685,28 +685,3 @@ def error_headers(
         }
     )
     return headers
-
-
-def run_worker(
-    url: str,
-    service: str,
-    handlers: HandlerMap,
-    *,
-    prefetch: int = 4,
-    queue_keys: Sequence[str] | None = None,
-    stop: threading.Event | None = None,
-    lanes: Lanes | None = None,
-) -> Worker:
-    """Consume until ``stop`` is set (or forever); reconnects on connection loss."""
-    worker = Worker(
-        url, service, handlers, prefetch=prefetch, queue_keys=queue_keys, lanes=lanes
-    )
-    if stop is not None:
-
-        def watch() -> None:
-            stop.wait()
-            worker.stop()
-
-        threading.Thread(target=watch, daemon=True, name=f"{service}-stop").start()
-    worker.run()
-    return worker
